@@ -1,0 +1,36 @@
+// The `careseal` command line: shared connection options and the hooks each
+// command group uses to register itself.
+#ifndef CARESEAL_CLIENTS_CLI_CLI_H_
+#define CARESEAL_CLIENTS_CLI_CLI_H_
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "clients/cpp/client.h"
+
+namespace careseal::cli {
+
+struct Globals {
+  client::ChannelOptions channel;
+  std::string token;
+  double timeout_seconds = 10;
+
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel() const;
+  client::CallOptions Call() const;
+};
+
+// Prints an error as `error: CODE REASON: message [field]` to stderr and
+// returns the exit code for it (2 for bad input, 1 otherwise).
+int ReportError(const absl::Status& status);
+
+// Each command group adds its subcommands; `run` is set to the chosen
+// action and returns the process exit code.
+using Action = std::function<int()>;
+void AddHealthCommands(CLI::App& app, Globals& globals, Action& run);
+
+}  // namespace careseal::cli
+
+#endif  // CARESEAL_CLIENTS_CLI_CLI_H_

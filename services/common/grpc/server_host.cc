@@ -1,0 +1,163 @@
+#include "services/common/grpc/server_host.h"
+
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/auth_metadata_processor.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "services/common/clock.h"
+#include "services/common/grpc/status_convert.h"
+#include "services/common/status.h"
+
+namespace careseal {
+namespace {
+
+constexpr char kPeerProperty[] = "careseal.peer";
+
+// Runs for every call on the server (before any handler, health checks and
+// reflection included): exactly one SPIFFE URI SAN that names a CareSeal
+// identity, or the call is refused with UNAUTHENTICATED.
+class PeerIdentityProcessor final : public grpc::AuthMetadataProcessor {
+ public:
+  bool IsBlocking() const override { return false; }
+
+  grpc::Status Process(const InputMetadata& /*auth_metadata*/,
+                       grpc::AuthContext* context,
+                       OutputMetadata* /*consumed_auth_metadata*/,
+                       OutputMetadata* /*response_metadata*/) override {
+    std::vector<grpc::string_ref> uris =
+        context->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME);
+    std::vector<std::string> spiffe;
+    for (const auto& uri : uris) {
+      std::string value(uri.data(), uri.size());
+      if (absl::StartsWith(value, "spiffe://")) spiffe.push_back(value);
+    }
+    if (spiffe.size() != 1) {
+      return ToGrpcStatus(Unauthenticated(
+          "UNKNOWN_PEER_IDENTITY",
+          "the client certificate must carry exactly one spiffe:// URI SAN "
+          "naming a CareSeal identity"));
+    }
+    absl::StatusOr<PeerIdentity> peer = PeerIdentity::Parse(spiffe[0]);
+    if (!peer.ok()) return ToGrpcStatus(peer.status());
+    context->AddProperty(kPeerProperty, spiffe[0]);
+    return grpc::Status::OK;
+  }
+};
+
+}  // namespace
+
+bool IsLoopbackAddress(absl::string_view address) {
+  absl::string_view host = address;
+  size_t colon = address.rfind(':');
+  if (colon != absl::string_view::npos) host = address.substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+absl::StatusOr<PeerIdentity> PeerOf(const grpc::ServerContextBase& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth != nullptr) {
+    auto values = auth->FindPropertyValues(kPeerProperty);
+    if (values.size() == 1) {
+      return PeerIdentity::Parse(
+          absl::string_view(values[0].data(), values[0].size()));
+    }
+  }
+  return Unauthenticated("NO_PEER_IDENTITY",
+                         "this call carries no authenticated peer identity");
+}
+
+absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
+    const ServerConfig& config, const std::vector<ServiceModule*>& modules) {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (config.insecure_for_local_dev) {
+    if (!IsLoopbackAddress(config.listen_address)) {
+      return InvalidField(
+          "listen_address", "INSECURE_NON_LOOPBACK",
+          "--insecure_for_local_dev only listens on loopback addresses "
+          "(127.0.0.1, [::1], localhost)");
+    }
+    credentials = grpc::InsecureServerCredentials();
+  } else {
+    if (config.tls.ca_pem.empty() || config.tls.cert_pem.empty() ||
+        config.tls.key_pem.empty()) {
+      return InvalidField("tls", "TLS_MATERIAL_MISSING",
+                          "a CA bundle, a server certificate and its key are "
+                          "all required (see certs-example/README.md)");
+    }
+    grpc::SslServerCredentialsOptions options(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.pem_root_certs = config.tls.ca_pem;
+    options.pem_key_cert_pairs.push_back(
+        {config.tls.key_pem, config.tls.cert_pem});
+    credentials = grpc::SslServerCredentials(options);
+    credentials->SetAuthMetadataProcessor(
+        std::make_shared<PeerIdentityProcessor>());
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::unique_ptr<ServerHost> host(new ServerHost());
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen_address, credentials, &host->port_);
+  const ServerLimits& limits = config.limits;
+  builder.SetMaxReceiveMessageSize(limits.max_receive_message_bytes);
+  builder.SetMaxSendMessageSize(limits.max_send_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
+                             limits.max_metadata_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             limits.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             limits.keepalive_time_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             limits.keepalive_timeout_ms);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      limits.min_client_ping_interval_ms);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             limits.max_connection_idle_ms);
+  for (ServiceModule* module : modules) {
+    for (grpc::Service* service : module->GrpcServices()) {
+      builder.RegisterService(service);
+    }
+    for (const std::string& name : module->ServiceNames()) {
+      host->service_names_.push_back(name);
+    }
+  }
+  host->server_ = builder.BuildAndStart();
+  if (host->server_ == nullptr || host->port_ == 0) {
+    return Error(absl::StatusCode::kUnavailable, "LISTEN_FAILED",
+                 absl::StrCat("cannot listen on ", config.listen_address,
+                              " (address in use, or bad TLS material)"));
+  }
+  grpc::HealthCheckServiceInterface* health =
+      host->server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  for (const std::string& name : host->service_names_) {
+    health->SetServingStatus(name, true);
+  }
+  return host;
+}
+
+ServerHost::~ServerHost() { Shutdown(absl::ZeroDuration()); }
+
+void ServerHost::Shutdown(absl::Duration grace) {
+  if (shut_down_ || server_ == nullptr) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(RealClock::Get()->Now() + grace));
+  server_->Wait();
+}
+
+void ServerHost::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+}  // namespace careseal

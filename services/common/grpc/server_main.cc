@@ -1,0 +1,144 @@
+#include "services/common/grpc/server_main.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/sql/sqlite_database.h"
+#include "services/common/status.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7443",
+          "address to listen on (host:port)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "CA bundle (PEM) that client certificates must chain to");
+ABSL_FLAG(std::string, tls_cert, "", "server certificate chain (PEM)");
+ABSL_FLAG(std::string, tls_key, "", "server private key (PEM)");
+ABSL_FLAG(std::string, db, "var/careseal.db",
+          "SQLite database file (the embedded store)");
+ABSL_FLAG(std::string, key_dir, "var/keys",
+          "directory of the signing keys and the master key (keep it off the "
+          "database's disk backups)");
+ABSL_FLAG(bool, insecure_for_local_dev, false,
+          "serve plaintext without client certificates; refused on any "
+          "non-loopback address");
+ABSL_FLAG(int, shutdown_grace_seconds, 10,
+          "how long in-flight calls may run after SIGTERM");
+ABSL_FLAG(std::string, demo_tenant, "",
+          "seed a demo clinic with this tenant id (development only)");
+
+namespace careseal {
+namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int) {
+  char c = 1;
+  ssize_t n = write(g_signal_pipe[1], &c, 1);
+  (void)n;
+}
+
+absl::StatusOr<std::string> Slurp(const std::string& path,
+                                  absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (path.empty() || !in) {
+    return InvalidField(flag, "TLS_MATERIAL_MISSING",
+                        absl::StrCat("cannot read --", flag, " '", path,
+                                     "' (run certs-example/gen-certs.sh)"));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+int Fail(const std::string& program, const absl::Status& status) {
+  std::fprintf(stderr, "%s: %s\n", program.c_str(),
+               std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+void NormalizeFlagSpelling(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    char* arg = argv[i];
+    if (arg[0] != '-' || arg[1] != '-') continue;
+    for (char* p = arg + 2; *p != '\0' && *p != '='; ++p) {
+      if (*p == '-') *p = '_';
+    }
+  }
+}
+
+int RunServerMain(int argc, char** argv, const std::string& program,
+                  const ModuleFactory& factory) {
+  absl::SetProgramUsageMessage(
+      absl::StrCat(program, ": CareSeal gRPC services over mutual TLS"));
+  NormalizeFlagSpelling(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+
+  ServerConfig config;
+  config.listen_address = absl::GetFlag(FLAGS_listen);
+  config.insecure_for_local_dev = absl::GetFlag(FLAGS_insecure_for_local_dev);
+  if (!config.insecure_for_local_dev) {
+    auto ca = Slurp(absl::GetFlag(FLAGS_tls_ca), "tls_ca");
+    auto cert = Slurp(absl::GetFlag(FLAGS_tls_cert), "tls_cert");
+    auto key = Slurp(absl::GetFlag(FLAGS_tls_key), "tls_key");
+    for (const auto* s : {&ca, &cert, &key}) {
+      if (!s->ok()) return Fail(program, s->status());
+    }
+    config.tls = ServerTls{*ca, *cert, *key};
+  }
+
+  const std::string db_path = absl::GetFlag(FLAGS_db);
+  std::error_code ec;
+  std::filesystem::path parent = std::filesystem::path(db_path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  auto db = sql::SqliteDatabase::Open({.path = db_path});
+  if (!db.ok()) return Fail(program, db.status());
+
+  ServerEnv env;
+  env.db = db->get();
+  env.clock = RealClock::Get();
+  env.key_dir = absl::GetFlag(FLAGS_key_dir);
+  env.demo_tenant = absl::GetFlag(FLAGS_demo_tenant);
+  std::filesystem::create_directories(env.key_dir, ec);
+
+  auto modules = factory(env);
+  if (!modules.ok()) return Fail(program, modules.status());
+  std::vector<ServiceModule*> raw;
+  for (auto& m : *modules) raw.push_back(m.get());
+
+  auto host = ServerHost::Start(config, raw);
+  if (!host.ok()) return Fail(program, host.status());
+
+  if (pipe(g_signal_pipe) != 0) return 1;
+  struct sigaction action = {};
+  action.sa_handler = OnSignal;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+
+  std::printf("%s listening on %s (port %d, %s)\n", program.c_str(),
+              config.listen_address.c_str(), (*host)->port(),
+              config.insecure_for_local_dev ? "INSECURE local development"
+                                            : "mutual TLS");
+  std::fflush(stdout);
+
+  char c;
+  while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  std::printf("%s: shutting down, draining in-flight calls\n", program.c_str());
+  std::fflush(stdout);
+  (*host)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));
+  host->reset();
+  modules->clear();
+  db->reset();  // flushes queued writes
+  return 0;
+}
+
+}  // namespace careseal

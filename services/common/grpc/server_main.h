@@ -1,0 +1,42 @@
+// The main() shared by careseal-server and the one-service binaries: flags
+// (Abseil flags; --flagfile works), TLS material, the store, signal handling
+// and graceful shutdown. Each binary passes the factory of its modules.
+#ifndef CARESEAL_SERVICES_COMMON_GRPC_SERVER_MAIN_H_
+#define CARESEAL_SERVICES_COMMON_GRPC_SERVER_MAIN_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/common/clock.h"
+#include "services/common/grpc/server_host.h"
+#include "services/common/sql/database.h"
+
+namespace careseal {
+
+// What a process gives its service modules. Everything here outlives them.
+struct ServerEnv {
+  sql::Database* db = nullptr;
+  Clock* clock = nullptr;
+  std::string key_dir;      // where signing and master keys live
+  std::string demo_tenant;  // non-empty: seed a demo clinic of this id
+};
+
+using ModuleFactory =
+    std::function<absl::StatusOr<std::vector<std::unique_ptr<ServiceModule>>>(
+        ServerEnv& env)>;
+
+// Parses flags, opens the store, builds the modules, serves until SIGTERM or
+// SIGINT, then drains in-flight calls. Returns the process exit code.
+int RunServerMain(int argc, char** argv, const std::string& program,
+                  const ModuleFactory& factory);
+
+// Accepts both --flag-name and --flag_name spellings (Abseil wants the
+// latter); rewrites argv in place.
+void NormalizeFlagSpelling(int argc, char** argv);
+
+}  // namespace careseal
+
+#endif  // CARESEAL_SERVICES_COMMON_GRPC_SERVER_MAIN_H_

@@ -1,0 +1,354 @@
+#include "services/common/sql/sqlite_database.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "services/common/macros.h"
+#include "services/common/status.h"
+
+namespace careseal::sql {
+
+namespace {
+
+absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
+  int extended = db ? sqlite3_extended_errcode(db) : rc;
+  std::string message =
+      absl::StrCat(what, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  if (extended == SQLITE_CONSTRAINT_UNIQUE ||
+      extended == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return Error(absl::StatusCode::kAlreadyExists, "UNIQUE_VIOLATION", message);
+  }
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+    return Error(absl::StatusCode::kUnavailable, "STORE_BUSY", message);
+  }
+  if (rc == SQLITE_FULL || rc == SQLITE_IOERR) {
+    return Error(absl::StatusCode::kUnavailable, "STORE_IO_ERROR", message);
+  }
+  return Error(absl::StatusCode::kInternal, "STORE_ERROR", message);
+}
+
+}  // namespace
+
+// One sqlite3 handle with its prepared-statement cache. Used by one thread at
+// a time.
+class SqliteConnection final : public Txn {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override {
+    for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  using Txn::Exec;
+  using Txn::Query;
+
+  absl::StatusOr<int64_t> Exec(absl::string_view sql,
+                               absl::Span<const Value> params) override {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql, params));
+    while (true) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc == SQLITE_ROW) continue;
+      absl::Status status = SqliteError(db_, rc, "statement failed");
+      sqlite3_reset(stmt);
+      return status;
+    }
+    sqlite3_reset(stmt);
+    return static_cast<int64_t>(sqlite3_changes(db_));
+  }
+
+  absl::StatusOr<std::vector<Row>> Query(
+      absl::string_view sql, absl::Span<const Value> params) override {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql, params));
+    std::vector<Row> rows;
+    const int columns = sqlite3_column_count(stmt);
+    while (true) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) {
+        absl::Status status = SqliteError(db_, rc, "query failed");
+        sqlite3_reset(stmt);
+        return status;
+      }
+      std::vector<Value> values;
+      values.reserve(columns);
+      for (int i = 0; i < columns; ++i) {
+        switch (sqlite3_column_type(stmt, i)) {
+          case SQLITE_NULL:
+            values.emplace_back(std::monostate{});
+            break;
+          case SQLITE_INTEGER:
+            values.emplace_back(
+                static_cast<int64_t>(sqlite3_column_int64(stmt, i)));
+            break;
+          case SQLITE_BLOB: {
+            const void* data = sqlite3_column_blob(stmt, i);
+            int n = sqlite3_column_bytes(stmt, i);
+            values.emplace_back(
+                Blob{std::string(static_cast<const char*>(data), n)});
+            break;
+          }
+          default: {
+            const unsigned char* text = sqlite3_column_text(stmt, i);
+            int n = sqlite3_column_bytes(stmt, i);
+            values.emplace_back(
+                std::string(reinterpret_cast<const char*>(text), n));
+          }
+        }
+      }
+      rows.emplace_back(std::move(values));
+    }
+    sqlite3_reset(stmt);
+    return rows;
+  }
+
+  // Runs a statement without parameters and without caching it.
+  absl::Status Raw(absl::string_view sql) {
+    std::string copy(sql);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, copy.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      absl::Status status = SqliteError(db_, rc, "statement failed");
+      sqlite3_free(err);
+      return status;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::StatusOr<sqlite3_stmt*> Prepare(absl::string_view sql,
+                                        absl::Span<const Value> params) {
+    sqlite3_stmt* stmt = nullptr;
+    auto it = statements_.find(sql);
+    if (it != statements_.end()) {
+      stmt = it->second;
+    } else {
+      int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, "prepare failed");
+      statements_.emplace(std::string(sql), stmt);
+    }
+    sqlite3_clear_bindings(stmt);
+    if (static_cast<int>(params.size()) != sqlite3_bind_parameter_count(stmt)) {
+      return Internal(
+          "STORE_ERROR",
+          absl::StrCat("statement expects ", sqlite3_bind_parameter_count(stmt),
+                       " parameters, got ", params.size()));
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      const int index = static_cast<int>(i) + 1;
+      int rc = SQLITE_OK;
+      const Value& v = params[i];
+      if (std::holds_alternative<std::monostate>(v)) {
+        rc = sqlite3_bind_null(stmt, index);
+      } else if (const int64_t* n = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt, index, *n);
+      } else if (const std::string* s = std::get_if<std::string>(&v)) {
+        rc = sqlite3_bind_text64(stmt, index, s->data(), s->size(),
+                                 SQLITE_STATIC, SQLITE_UTF8);
+      } else {
+        const Blob& b = std::get<Blob>(v);
+        rc = sqlite3_bind_blob64(stmt, index, b.bytes.data(), b.bytes.size(),
+                                 SQLITE_STATIC);
+      }
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, "bind failed");
+    }
+    return stmt;
+  }
+
+  sqlite3* db_;
+  absl::flat_hash_map<std::string, sqlite3_stmt*> statements_;
+};
+
+SqliteDatabase::SqliteDatabase(SqliteOptions options)
+    : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteDatabase::Connect(
+    bool writer) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (writer) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(options_.path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status =
+        Error(absl::StatusCode::kUnavailable, "STORE_OPEN_FAILED",
+              absl::StrCat("cannot open database ", options_.path, ": ",
+                           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    sqlite3_close_v2(db);
+    return status;
+  }
+  auto conn = std::make_unique<SqliteConnection>(db);
+  sqlite3_busy_timeout(db, options_.busy_timeout_ms);
+  // WAL + synchronous=FULL: a commit is on stable storage when it returns.
+  RETURN_IF_ERROR(conn->Raw("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(conn->Raw("PRAGMA synchronous=FULL"));
+  RETURN_IF_ERROR(conn->Raw("PRAGMA foreign_keys=ON"));
+  return conn;
+}
+
+absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
+    SqliteOptions options) {
+  if (options.path.empty()) {
+    return InvalidField("path", "MISSING_DATABASE_PATH",
+                        "a database file path is required");
+  }
+  if (options.max_batch == 0) options.max_batch = 1;
+  std::unique_ptr<SqliteDatabase> db(new SqliteDatabase(std::move(options)));
+  ASSIGN_OR_RETURN(db->writer_conn_, db->Connect(/*writer=*/true));
+  db->writer_ = std::thread([raw = db.get()] { raw->WriterLoop(); });
+  return db;
+}
+
+SqliteDatabase::~SqliteDatabase() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+void SqliteDatabase::Write(WriteFn fn, DoneFn done) {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(Job{std::move(fn), std::move(done)});
+      return;
+    }
+  }
+  done(Error(absl::StatusCode::kUnavailable, "SHUTTING_DOWN",
+             "the store is shutting down; retry with the same request_id"));
+}
+
+void SqliteDatabase::WriterLoop() {
+  std::vector<Job> batch;
+  while (true) {
+    {
+      absl::MutexLock lock(&queue_mu_);
+      queue_mu_.Await(absl::Condition(
+          +[](SqliteDatabase* self)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->queue_mu_) {
+                 return self->stopping_ || !self->queue_.empty();
+               },
+          this));
+      if (queue_.empty() && stopping_) return;
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    RunBatch(batch);
+    batch.clear();
+  }
+}
+
+void SqliteDatabase::RunBatch(std::vector<Job>& batch) {
+  std::vector<absl::Status> results(batch.size());
+  absl::Status commit = writer_conn_->Raw("BEGIN IMMEDIATE");
+  if (commit.ok()) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      absl::Status s = writer_conn_->Raw("SAVEPOINT job");
+      if (s.ok()) {
+        s = batch[i].fn(*writer_conn_);
+        if (s.ok()) {
+          s = writer_conn_->Raw("RELEASE job");
+        } else {
+          // Undo this job only; its error goes to its own caller.
+          (void)writer_conn_->Raw("ROLLBACK TO job");
+          (void)writer_conn_->Raw("RELEASE job");
+        }
+      }
+      results[i] = s;
+    }
+    commit = writer_conn_->Raw("COMMIT");
+    if (!commit.ok()) (void)writer_conn_->Raw("ROLLBACK");
+  }
+  int64_t ok_count = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!commit.ok() && results[i].ok()) results[i] = commit;
+    if (!commit.ok() && !results[i].ok() && ErrorReason(results[i]).empty()) {
+      results[i] = commit;
+    }
+    if (results[i].ok()) ++ok_count;
+  }
+  {
+    absl::MutexLock lock(&queue_mu_);
+    ++commits_;
+    committed_writes_ += ok_count;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].done(std::move(results[i]));
+  }
+}
+
+absl::Status SqliteDatabase::Read(ReadFn fn) {
+  std::unique_ptr<SqliteConnection> conn;
+  {
+    absl::MutexLock lock(&readers_mu_);
+    if (!idle_readers_.empty()) {
+      conn = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+    }
+  }
+  if (conn == nullptr) {
+    ASSIGN_OR_RETURN(conn, Connect(/*writer=*/false));
+  }
+  absl::Status status = conn->Raw("BEGIN");
+  if (status.ok()) {
+    status = fn(*conn);
+    absl::Status end = conn->Raw("COMMIT");
+    if (status.ok()) status = end;
+  }
+  absl::MutexLock lock(&readers_mu_);
+  if (idle_readers_.size() < options_.max_readers) {
+    idle_readers_.push_back(std::move(conn));
+  }
+  return status;
+}
+
+absl::Status SqliteDatabase::Migrate(absl::string_view component,
+                                     const std::vector<Migration>& migrations) {
+  std::string name(component);
+  return WriteAndWait([&](Txn& txn) -> absl::Status {
+    RETURN_IF_ERROR(txn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                             "component TEXT NOT NULL, version INTEGER NOT "
+                             "NULL, PRIMARY KEY (component, version))")
+                        .status());
+    for (const Migration& m : migrations) {
+      ASSIGN_OR_RETURN(
+          auto rows,
+          txn.Query("SELECT 1 FROM schema_migrations WHERE component = ? AND "
+                    "version = ?",
+                    {Text(name), Int(m.version)}));
+      if (!rows.empty()) continue;
+      auto* conn = static_cast<SqliteConnection*>(&txn);
+      for (absl::string_view stmt : absl::StrSplit(m.sql, ';')) {
+        stmt = absl::StripAsciiWhitespace(stmt);
+        if (stmt.empty()) continue;
+        RETURN_IF_ERROR(conn->Raw(stmt));
+      }
+      RETURN_IF_ERROR(
+          txn.Exec("INSERT INTO schema_migrations (component, version) "
+                   "VALUES (?, ?)",
+                   {Text(name), Int(m.version)})
+              .status());
+    }
+    return absl::OkStatus();
+  });
+}
+
+int64_t SqliteDatabase::commits() const {
+  absl::MutexLock lock(&queue_mu_);
+  return commits_;
+}
+
+int64_t SqliteDatabase::committed_writes() const {
+  absl::MutexLock lock(&queue_mu_);
+  return committed_writes_;
+}
+
+}  // namespace careseal::sql
