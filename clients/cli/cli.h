@@ -30,6 +30,7 @@ int ReportError(const absl::Status& status);
 // action and returns the process exit code.
 using Action = std::function<int()>;
 void AddHealthCommands(CLI::App& app, Globals& globals, Action& run);
+void AddConsentCommands(CLI::App& app, Globals& globals, Action& run);
 
 }  // namespace careseal::cli
 

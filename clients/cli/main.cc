@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
 
   careseal::cli::Action run;
   careseal::cli::AddHealthCommands(app, globals, run);
+  careseal::cli::AddConsentCommands(app, globals, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

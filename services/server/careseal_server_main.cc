@@ -1,11 +1,8 @@
-#include "services/common/grpc/server_main.h"
+// careseal-server: every service in one process on one port, over the
+// embedded SQLite store.
+#include "services/server/modules.h"
 
 int main(int argc, char** argv) {
-  return careseal::RunServerMain(
-      argc, argv, "careseal-server",
-      [](careseal::ServerEnv&)
-          -> absl::StatusOr<
-              std::vector<std::unique_ptr<careseal::ServiceModule>>> {
-        return std::vector<std::unique_ptr<careseal::ServiceModule>>();
-      });
+  return careseal::RunModules(argc, argv, "careseal-server",
+                              careseal::AllModules());
 }

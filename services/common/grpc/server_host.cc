@@ -16,11 +16,27 @@
 namespace careseal {
 namespace {
 
-constexpr char kPeerProperty[] = "careseal.peer";
+// The peer identity of a TLS connection: exactly one spiffe:// URI SAN that
+// names a CareSeal identity (the CN is never read).
+absl::StatusOr<PeerIdentity> IdentityOf(const grpc::AuthContext& context) {
+  std::vector<grpc::string_ref> uris =
+      context.FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME);
+  std::vector<std::string> spiffe;
+  for (const auto& uri : uris) {
+    std::string value(uri.data(), uri.size());
+    if (absl::StartsWith(value, "spiffe://")) spiffe.push_back(value);
+  }
+  if (spiffe.size() != 1) {
+    return Unauthenticated(
+        "UNKNOWN_PEER_IDENTITY",
+        "the client certificate must carry exactly one spiffe:// URI SAN "
+        "naming a CareSeal identity");
+  }
+  return PeerIdentity::Parse(spiffe[0]);
+}
 
 // Runs for every call on the server (before any handler, health checks and
-// reflection included): exactly one SPIFFE URI SAN that names a CareSeal
-// identity, or the call is refused with UNAUTHENTICATED.
+// reflection included) and refuses unknown identities with UNAUTHENTICATED.
 class PeerIdentityProcessor final : public grpc::AuthMetadataProcessor {
  public:
   bool IsBlocking() const override { return false; }
@@ -29,23 +45,7 @@ class PeerIdentityProcessor final : public grpc::AuthMetadataProcessor {
                        grpc::AuthContext* context,
                        OutputMetadata* /*consumed_auth_metadata*/,
                        OutputMetadata* /*response_metadata*/) override {
-    std::vector<grpc::string_ref> uris =
-        context->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME);
-    std::vector<std::string> spiffe;
-    for (const auto& uri : uris) {
-      std::string value(uri.data(), uri.size());
-      if (absl::StartsWith(value, "spiffe://")) spiffe.push_back(value);
-    }
-    if (spiffe.size() != 1) {
-      return ToGrpcStatus(Unauthenticated(
-          "UNKNOWN_PEER_IDENTITY",
-          "the client certificate must carry exactly one spiffe:// URI SAN "
-          "naming a CareSeal identity"));
-    }
-    absl::StatusOr<PeerIdentity> peer = PeerIdentity::Parse(spiffe[0]);
-    if (!peer.ok()) return ToGrpcStatus(peer.status());
-    context->AddProperty(kPeerProperty, spiffe[0]);
-    return grpc::Status::OK;
+    return ToGrpcStatus(IdentityOf(*context).status());
   }
 };
 
@@ -61,13 +61,7 @@ bool IsLoopbackAddress(absl::string_view address) {
 
 absl::StatusOr<PeerIdentity> PeerOf(const grpc::ServerContextBase& context) {
   std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  if (auth != nullptr) {
-    auto values = auth->FindPropertyValues(kPeerProperty);
-    if (values.size() == 1) {
-      return PeerIdentity::Parse(
-          absl::string_view(values[0].data(), values[0].size()));
-    }
-  }
+  if (auth != nullptr && auth->IsPeerAuthenticated()) return IdentityOf(*auth);
   return Unauthenticated("NO_PEER_IDENTITY",
                          "this call carries no authenticated peer identity");
 }

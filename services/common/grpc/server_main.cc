@@ -11,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/crypto/key_ring.h"
 #include "services/common/sql/sqlite_database.h"
 #include "services/common/status.h"
 
@@ -30,8 +31,9 @@ ABSL_FLAG(bool, insecure_for_local_dev, false,
           "non-loopback address");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "how long in-flight calls may run after SIGTERM");
-ABSL_FLAG(std::string, demo_tenant, "",
-          "seed a demo clinic with this tenant id (development only)");
+ABSL_FLAG(std::string, master_key_file, "",
+          "32-byte master key that wraps the tenants' data keys (default: "
+          "<key_dir>/master.key); never stored in the database");
 
 namespace careseal {
 namespace {
@@ -106,8 +108,33 @@ int RunServerMain(int argc, char** argv, const std::string& program,
   env.db = db->get();
   env.clock = RealClock::Get();
   env.key_dir = absl::GetFlag(FLAGS_key_dir);
-  env.demo_tenant = absl::GetFlag(FLAGS_demo_tenant);
   std::filesystem::create_directories(env.key_dir, ec);
+  std::string master_path = absl::GetFlag(FLAGS_master_key_file);
+  if (master_path.empty()) master_path = env.key_dir + "/master.key";
+  auto master = crypto::LoadMasterKeyFile(master_path);
+  if (!master.ok()) {
+    return Fail(program,
+                absl::Status(master.status().code(),
+                             absl::StrCat(master.status().message(),
+                                          " (make one: head -c 32 /dev/urandom "
+                                          "> ",
+                                          master_path, " && chmod 600 ",
+                                          master_path, ")")));
+  }
+  auto key_ring = crypto::KeyRing::Create(*master);
+  if (!key_ring.ok()) return Fail(program, key_ring.status());
+  crypto::OpenSslRandom random;
+  Sealer sealer(key_ring->get(), &random, env.clock);
+  Policy policy;
+  PeerOnlyAuthenticator authenticator;
+  env.random = &random;
+  env.sealer = &sealer;
+  env.policy = &policy;
+  env.authenticator = &authenticator;
+  if (absl::Status s = db->get()->Migrate("sealer", SealerMigrations());
+      !s.ok()) {
+    return Fail(program, s);
+  }
 
   auto modules = factory(env);
   if (!modules.ok()) return Fail(program, modules.status());

@@ -10,23 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "services/common/clock.h"
-#include "services/common/grpc/server_host.h"
-#include "services/common/sql/database.h"
+#include "services/common/grpc/server_env.h"
 
 namespace careseal {
-
-// What a process gives its service modules. Everything here outlives them.
-struct ServerEnv {
-  sql::Database* db = nullptr;
-  Clock* clock = nullptr;
-  std::string key_dir;      // where signing and master keys live
-  std::string demo_tenant;  // non-empty: seed a demo clinic of this id
-};
-
-using ModuleFactory =
-    std::function<absl::StatusOr<std::vector<std::unique_ptr<ServiceModule>>>(
-        ServerEnv& env)>;
 
 // Parses flags, opens the store, builds the modules, serves until SIGTERM or
 // SIGINT, then drains in-flight calls. Returns the process exit code.

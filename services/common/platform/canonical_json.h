@@ -1,0 +1,32 @@
+// Canonical JSON for everything CareSeal signs or hashes: object keys sorted
+// by code point, no insignificant whitespace, UTF-8 strings with minimal
+// escaping, integers only (the subset on which this equals RFC 8785 JCS).
+// The exact bytes produced are what gets stored and signed; readers verify
+// against the stored bytes, never a re-encoding.
+#ifndef CARESEAL_SERVICES_COMMON_PLATFORM_CANONICAL_JSON_H_
+#define CARESEAL_SERVICES_COMMON_PLATFORM_CANONICAL_JSON_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace careseal {
+
+using Json = nlohmann::json;
+
+// INTERNAL (NOT_UTF8) if a string is not valid UTF-8 (inputs are validated
+// before they get here, so this is a bug, not bad traffic).
+absl::StatusOr<std::string> CanonicalJson(const Json& value);
+
+// RFC 3339 UTC with microseconds: "2026-01-01T09:30:00.000000Z".
+std::string Rfc3339(absl::Time t);
+
+// Microseconds since the Unix epoch (how times are stored).
+inline int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
+inline absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+
+}  // namespace careseal
+
+#endif  // CARESEAL_SERVICES_COMMON_PLATFORM_CANONICAL_JSON_H_

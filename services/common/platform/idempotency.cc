@@ -1,0 +1,79 @@
+#include "services/common/platform/idempotency.h"
+
+#include "services/common/macros.h"
+#include "services/common/platform/audit_writer.h"
+#include "services/common/platform/canonical_json.h"
+#include "services/common/status.h"
+
+namespace careseal {
+
+const std::vector<sql::Migration>& IdempotencyMigrations() {
+  static const auto* const migrations = new std::vector<sql::Migration>{
+      {1,
+       "CREATE TABLE idempotency ("
+       "  tenant TEXT NOT NULL, actor TEXT NOT NULL, request_id TEXT NOT NULL,"
+       "  method TEXT NOT NULL, fingerprint BLOB NOT NULL,"
+       "  resource TEXT NOT NULL, create_time_us BIGINT NOT NULL,"
+       "  PRIMARY KEY (tenant, actor, request_id))"},
+  };
+  return *migrations;
+}
+
+absl::Status CheckRequestId(absl::string_view id) {
+  auto bad = [] {
+    return InvalidField("request_id", "INVALID_REQUEST_ID",
+                        "request_id must be a UUID "
+                        "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) chosen by the "
+                        "client and reused on retries");
+  };
+  if (id.empty()) {
+    return InvalidField("request_id", "FIELD_REQUIRED",
+                        "request_id is required on every mutation: a UUID "
+                        "chosen by the client and reused on retries");
+  }
+  if (id.size() != 36) return bad();
+  for (size_t i = 0; i < id.size(); ++i) {
+    char c = id[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-'
+             : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                 (c >= 'A' && c <= 'F'))) {
+      return bad();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> FindIdempotentResult(
+    sql::Txn& txn, const CallContext& call) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT method, fingerprint, resource FROM idempotency WHERE "
+                "tenant = ? AND actor = ? AND request_id = ?",
+                {sql::Text(AuditTenantOf(call)),
+                 sql::Text(call.principal.actor), sql::Text(call.request_id)}));
+  if (rows.empty()) return std::nullopt;
+  if (rows[0].Str(0) != call.method ||
+      rows[0].Str(1) != call.request_fingerprint) {
+    return AlreadyExists("REQUEST_ID_REUSED",
+                         "this request_id was already used for a different "
+                         "request; use a new UUID for a new request");
+  }
+  return rows[0].Str(2);
+}
+
+absl::Status RememberIdempotentResult(sql::Txn& txn, const CallContext& call,
+                                      absl::string_view resource) {
+  return txn
+      .Exec(
+          "INSERT INTO idempotency (tenant, actor, request_id, method, "
+          "fingerprint, resource, create_time_us) VALUES (?, ?, ?, ?, ?, ?, "
+          "?)",
+          {sql::Text(AuditTenantOf(call)), sql::Text(call.principal.actor),
+           sql::Text(call.request_id), sql::Text(call.method),
+           sql::Bytes(call.request_fingerprint),
+           sql::Text(std::string(resource)), sql::Int(ToMicros(call.now))})
+      .status();
+}
+
+}  // namespace careseal

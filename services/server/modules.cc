@@ -1,0 +1,36 @@
+#include "services/server/modules.h"
+
+#include "absl/strings/str_cat.h"
+#include "services/common/grpc/server_main.h"
+#include "services/common/macros.h"
+#include "services/common/status.h"
+#include "services/consent/consent_module.h"
+
+namespace careseal {
+
+std::vector<std::string> AllModules() { return {"consent"}; }
+
+ModuleFactory ModulesFor(std::vector<std::string> names) {
+  return [names = std::move(names)](ServerEnv& env)
+             -> absl::StatusOr<std::vector<std::unique_ptr<ServiceModule>>> {
+    std::vector<std::unique_ptr<ServiceModule>> modules;
+    for (const std::string& name : names) {
+      if (name == "consent") {
+        ASSIGN_OR_RETURN(auto m, consent::ConsentModule::Create(env));
+        modules.push_back(std::move(m));
+      } else {
+        return InvalidField(
+            "modules", "UNKNOWN_MODULE",
+            absl::StrCat("no service module named '", name, "'"));
+      }
+    }
+    return modules;
+  };
+}
+
+int RunModules(int argc, char** argv, const std::string& program,
+               std::vector<std::string> names) {
+  return RunServerMain(argc, argv, program, ModulesFor(std::move(names)));
+}
+
+}  // namespace careseal

@@ -1,0 +1,84 @@
+#include "tests/testing/test_server.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "services/server/modules.h"
+
+namespace careseal::testing {
+namespace {
+
+template <typename T>
+T Must(absl::StatusOr<T> value, const char* what) {
+  if (!value.ok()) {
+    std::fprintf(stderr, "TestServer: %s: %s\n", what,
+                 value.status().ToString().c_str());
+    std::abort();
+  }
+  return *std::move(value);
+}
+
+}  // namespace
+
+TestServer::TestServer(std::vector<std::string> modules)
+    : module_names_(modules.empty() ? AllModules() : std::move(modules)),
+      clock_(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()))) {
+  key_ring_ = Must(crypto::KeyRing::Create(random_.Bytes(32)), "key ring");
+  Start();
+}
+
+TestServer::~TestServer() { Stop(); }
+
+void TestServer::Start() {
+  db_ = Must(sql::SqliteDatabase::Open({.path = dir_.File("careseal.db")}),
+             "database");
+  sealer_ = std::make_unique<Sealer>(key_ring_.get(), &random_, &clock_);
+  policy_ = std::make_unique<Policy>();
+  if (absl::Status s = db_->Migrate("sealer", SealerMigrations()); !s.ok()) {
+    std::fprintf(stderr, "TestServer: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  env_ =
+      ServerEnv{db_.get(),     &clock_,         &random_,         sealer_.get(),
+                policy_.get(), &authenticator_, dir_.File("keys")};
+  modules_ = Must(ModulesFor(module_names_)(env_), "modules");
+  std::vector<ServiceModule*> raw;
+  for (auto& m : modules_) raw.push_back(m.get());
+  KeyAndCert server = ca_.IssueServer();
+  ServerConfig config;
+  config.tls = ServerTls{ca_.cert_pem(), server.cert_pem, server.key_pem};
+  // A restart listens on the same port, so existing channels reconnect.
+  config.listen_address = "127.0.0.1:" + std::to_string(port_);
+  host_ = Must(ServerHost::Start(config, raw), "server");
+  port_ = host_->port();
+}
+
+void TestServer::Stop() {
+  if (host_) host_->Shutdown(absl::Seconds(5));
+  host_.reset();
+  modules_.clear();
+  db_.reset();
+}
+
+void TestServer::Restart() {
+  Stop();
+  Start();
+}
+
+client::ChannelOptions TestServer::ChannelOptionsFor(
+    const std::string& spiffe_uri) {
+  KeyAndCert cert = ca_.IssueClient(spiffe_uri);
+  client::ChannelOptions options;
+  options.target = "localhost:" + std::to_string(port());
+  options.ca_pem = ca_.cert_pem();
+  options.cert_pem = cert.cert_pem;
+  options.key_pem = cert.key_pem;
+  return options;
+}
+
+std::shared_ptr<grpc::Channel> TestServer::ChannelFor(
+    const std::string& spiffe_uri) {
+  return Must(client::MakeChannel(ChannelOptionsFor(spiffe_uri)), "channel");
+}
+
+}  // namespace careseal::testing
