@@ -30,6 +30,8 @@ absl::string_view KindName(PeerIdentity::Kind kind) {
       return "portal";
     case PeerIdentity::Kind::kAdmin:
       return "admin";
+    case PeerIdentity::Kind::kService:
+      return "service";
   }
   return "unknown";
 }
@@ -55,6 +57,11 @@ absl::StatusOr<PeerIdentity> PeerIdentity::Parse(absl::string_view uri) {
   }
   if (parts.size() == 1 && parts[0] == "admin") {
     id.kind = Kind::kAdmin;
+    return id;
+  }
+  if (parts.size() == 2 && parts[0] == "service" && IsValidId(parts[1])) {
+    id.kind = Kind::kService;
+    id.name = std::string(parts[1]);
     return id;
   }
   if (parts.size() != 4 || parts[0] != "tenant" || !IsValidId(parts[1]) ||

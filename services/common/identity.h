@@ -20,10 +20,10 @@ namespace careseal {
 inline constexpr absl::string_view kTrustDomain = "careseal.local";
 
 struct PeerIdentity {
-  enum class Kind { kEhr, kClinician, kAuditor, kPortal, kAdmin };
+  enum class Kind { kEhr, kClinician, kAuditor, kPortal, kAdmin, kService };
   Kind kind;
   std::string tenant;  // empty for kPortal and kAdmin
-  std::string name;    // ehr name / clinician id / auditor id; empty otherwise
+  std::string name;    // ehr name / clinician id / auditor id / service
   std::string uri;     // the SPIFFE id as presented
 
   static absl::StatusOr<PeerIdentity> Parse(absl::string_view uri);

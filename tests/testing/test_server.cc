@@ -38,9 +38,15 @@ void TestServer::Start() {
     std::fprintf(stderr, "TestServer: %s\n", s.ToString().c_str());
     std::abort();
   }
-  env_ =
-      ServerEnv{db_.get(),     &clock_,         &random_,         sealer_.get(),
-                policy_.get(), &authenticator_, dir_.File("keys")};
+  env_ = ServerEnv{};
+  env_.db = db_.get();
+  env_.clock = &clock_;
+  env_.random = &random_;
+  env_.sealer = sealer_.get();
+  env_.policy = policy_.get();
+  env_.authenticator = &authenticator_;
+  env_.internal = &internal_;
+  env_.key_dir = dir_.File("keys");
   modules_ = Must(ModulesFor(module_names_)(env_), "modules");
   std::vector<ServiceModule*> raw;
   for (auto& m : modules_) raw.push_back(m.get());
@@ -51,6 +57,7 @@ void TestServer::Start() {
   config.listen_address = "127.0.0.1:" + std::to_string(port_);
   host_ = Must(ServerHost::Start(config, raw), "server");
   port_ = host_->port();
+  internal_.Set(host_->InProcessChannel());
 }
 
 void TestServer::Stop() {

@@ -61,7 +61,8 @@ class TestServer {
   std::unique_ptr<sql::SqliteDatabase> db_;
   std::unique_ptr<Sealer> sealer_;
   std::unique_ptr<Policy> policy_;
-  PeerOnlyAuthenticator authenticator_;
+  AuthenticatorSlot authenticator_;
+  InternalChannel internal_;
   ServerEnv env_;
   std::vector<std::unique_ptr<ServiceModule>> modules_;
   std::unique_ptr<ServerHost> host_;

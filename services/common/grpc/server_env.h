@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "services/common/clock.h"
 #include "services/common/crypto/random.h"
 #include "services/common/grpc/server_host.h"
@@ -20,6 +21,28 @@
 
 namespace careseal {
 
+// The channel services of this process use to call each other through
+// their contracts; set once the server has started.
+class InternalChannel {
+ public:
+  void Set(std::shared_ptr<grpc::Channel> channel) {
+    absl::MutexLock lock(&mu_);
+    channel_ = std::move(channel);
+  }
+  // UNAVAILABLE before the server has started.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Get() const {
+    absl::MutexLock lock(&mu_);
+    if (channel_ == nullptr) {
+      return absl::UnavailableError("the server is still starting");
+    }
+    return channel_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);
+};
+
 struct ServerEnv {
   sql::Database* db = nullptr;
   const Clock* clock = nullptr;
@@ -27,7 +50,8 @@ struct ServerEnv {
   Sealer* sealer = nullptr;
   // Modules add their rows before the server starts; read-only afterwards.
   Policy* policy = nullptr;
-  const Authenticator* authenticator = nullptr;
+  AuthenticatorSlot* authenticator = nullptr;
+  InternalChannel* internal = nullptr;
   std::string key_dir;  // where signing keys live
 
   Edge edge() const { return Edge{db, clock, random, policy, authenticator}; }

@@ -150,6 +150,12 @@ void ServerHost::Shutdown(absl::Duration grace) {
   server_->Wait();
 }
 
+std::shared_ptr<grpc::Channel> ServerHost::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  return server_->InProcessChannel(args);
+}
+
 void ServerHost::Wait() {
   if (server_ != nullptr) server_->Wait();
 }

@@ -63,6 +63,10 @@ class ServerHost {
   ~ServerHost();
 
   int port() const { return port_; }
+  // A channel into this server that never leaves the process, for one
+  // service calling another through its contract. Calls on it act as
+  // CareSeal itself (Role::kSystem); nothing outside the process can open one.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
   // Marks every service NOT_SERVING, stops accepting calls and waits up to
   // `grace` for in-flight calls to finish before cancelling them.
   void Shutdown(absl::Duration grace);

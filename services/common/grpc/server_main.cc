@@ -126,11 +126,13 @@ int RunServerMain(int argc, char** argv, const std::string& program,
   crypto::OpenSslRandom random;
   Sealer sealer(key_ring->get(), &random, env.clock);
   Policy policy;
-  PeerOnlyAuthenticator authenticator;
+  AuthenticatorSlot authenticator;
+  InternalChannel internal;
   env.random = &random;
   env.sealer = &sealer;
   env.policy = &policy;
   env.authenticator = &authenticator;
+  env.internal = &internal;
   if (absl::Status s = db->get()->Migrate("sealer", SealerMigrations());
       !s.ok()) {
     return Fail(program, s);
@@ -143,6 +145,7 @@ int RunServerMain(int argc, char** argv, const std::string& program,
 
   auto host = ServerHost::Start(config, raw);
   if (!host.ok()) return Fail(program, host.status());
+  internal.Set((*host)->InProcessChannel());
 
   if (pipe(g_signal_pipe) != 0) return 1;
   struct sigaction action = {};

@@ -53,6 +53,12 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   std::atomic<bool> completed_{false};
 };
 
+bool IsInProcess(const grpc::CallbackServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  return (auth == nullptr || !auth->IsPeerAuthenticated()) &&
+         absl::StartsWith(context.peer(), "inproc");
+}
+
 absl::string_view BearerToken(const grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
@@ -114,6 +120,11 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
   };
 
   absl::StatusOr<PeerIdentity> peer = PeerOf(*context);
+  if (!peer.ok() && IsInProcess(*context)) {
+    // A call from another service of this process through its in-process
+    // channel (ServerHost::InProcessChannel): CareSeal itself.
+    peer = PeerIdentity{PeerIdentity::Kind::kService, "", "internal", "inproc"};
+  }
   if (!peer.ok()) {
     finish(peer.status());
     return reactor;

@@ -19,6 +19,7 @@
 #include <google/protobuf/timestamp.pb.h>
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
@@ -49,6 +50,27 @@ class PeerOnlyAuthenticator final : public Authenticator {
   absl::StatusOr<Principal> Authenticate(const PeerIdentity& peer,
                                          absl::string_view bearer_token,
                                          absl::Time now) const override;
+};
+
+// A stable place for the process's authenticator: the edge holds the slot;
+// the identity module installs its token-aware authenticator at start-up.
+// Until then (or without an identity module) peers act for themselves.
+class AuthenticatorSlot final : public Authenticator {
+ public:
+  void Set(const Authenticator* authenticator) {
+    current_.store(authenticator, std::memory_order_release);
+  }
+  absl::StatusOr<Principal> Authenticate(const PeerIdentity& peer,
+                                         absl::string_view bearer_token,
+                                         absl::Time now) const override {
+    const Authenticator* a = current_.load(std::memory_order_acquire);
+    return a != nullptr ? a->Authenticate(peer, bearer_token, now)
+                        : fallback_.Authenticate(peer, bearer_token, now);
+  }
+
+ private:
+  std::atomic<const Authenticator*> current_{nullptr};
+  PeerOnlyAuthenticator fallback_;
 };
 
 // What every handler needs from its process. All outlive the server.

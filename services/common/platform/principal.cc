@@ -47,6 +47,10 @@ Principal PrincipalForPeer(const PeerIdentity& peer) {
     case PeerIdentity::Kind::kAdmin:
       p.role = Role::kAdmin;
       break;
+    case PeerIdentity::Kind::kService:
+      p.role = Role::kSystem;
+      p.actor = "system";
+      break;
   }
   return p;
 }

@@ -1,5 +1,8 @@
 #include "services/common/platform/sealer.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "absl/strings/str_cat.h"
 #include "services/common/crypto/sha256.h"
 #include "services/common/macros.h"
@@ -29,18 +32,20 @@ const std::vector<sql::Migration>& SealerMigrations() {
   return *migrations;
 }
 
-absl::StatusOr<const crypto::Aead*> Sealer::AeadFor(
-    absl::string_view tenant, int64_t version, const std::string& wrapped) {
+absl::StatusOr<const Sealer::Key*> Sealer::KeyFor(absl::string_view tenant,
+                                                  int64_t version,
+                                                  const std::string& wrapped) {
   std::string cache_key =
       absl::StrCat(tenant, "|", version, "|", crypto::Sha256(wrapped));
   absl::MutexLock lock(&mu_);
   auto it = cache_.find(cache_key);
   if (it != cache_.end()) return it->second.get();
   ASSIGN_OR_RETURN(std::string raw, key_ring_->UnwrapDataKey(tenant, wrapped));
-  ASSIGN_OR_RETURN(std::unique_ptr<crypto::OpenSslAes256Gcm> aead,
-                   crypto::OpenSslAes256Gcm::Create(raw));
-  const crypto::Aead* result = aead.get();
-  cache_.emplace(std::move(cache_key), std::move(aead));
+  auto key = std::make_unique<Key>();
+  ASSIGN_OR_RETURN(key->aead, crypto::OpenSslAes256Gcm::Create(raw));
+  key->mac_key = crypto::Sha256(absl::StrCat("careseal.mac-key.v1:", raw));
+  const Key* result = key.get();
+  cache_.emplace(std::move(cache_key), std::move(key));
   return result;
 }
 
@@ -57,6 +62,30 @@ absl::StatusOr<int64_t> Sealer::InsertKey(sql::Txn& txn,
               sql::Bytes(wrapped), sql::Int(absl::ToUnixMicros(clock_->Now()))})
           .status());
   return version;
+}
+
+absl::StatusOr<std::string> Sealer::Mac(sql::Txn& txn, absl::string_view tenant,
+                                        absl::string_view data) {
+  // Make sure the tenant has a first key (Seal creates it), then use it.
+  ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT wrapped FROM tenant_data_keys "
+                                        "WHERE tenant = ? AND version = 1",
+                                        {sql::Text(std::string(tenant))}));
+  if (rows.empty()) {
+    RETURN_IF_ERROR(InsertKey(txn, tenant, 1).status());
+    ASSIGN_OR_RETURN(rows, txn.Query("SELECT wrapped FROM tenant_data_keys "
+                                     "WHERE tenant = ? AND version = 1",
+                                     {sql::Text(std::string(tenant))}));
+  }
+  ASSIGN_OR_RETURN(const Key* key, KeyFor(tenant, 1, rows[0].Str(0)));
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key->mac_key.data(),
+           static_cast<int>(key->mac_key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+           out, &len) == nullptr) {
+    return Internal("MAC_FAILED", "HMAC-SHA256 failed");
+  }
+  return std::string(reinterpret_cast<char*>(out), len);
 }
 
 absl::StatusOr<int64_t> Sealer::RotateDataKey(sql::Txn& txn,
@@ -83,10 +112,9 @@ absl::StatusOr<std::string> Sealer::Seal(sql::Txn& txn,
                                {sql::Text(std::string(tenant))}));
   }
   const int64_t version = rows[0].Int(0);
-  ASSIGN_OR_RETURN(const crypto::Aead* aead,
-                   AeadFor(tenant, version, rows[0].Str(1)));
+  ASSIGN_OR_RETURN(const Key* key, KeyFor(tenant, version, rows[0].Str(1)));
   ASSIGN_OR_RETURN(std::string ciphertext,
-                   aead->Encrypt(plaintext, associated_data));
+                   key->aead->Encrypt(plaintext, associated_data));
   return absl::StrCat(kMagic, VersionBytes(version), ciphertext);
 }
 
@@ -112,9 +140,8 @@ absl::StatusOr<std::string> Sealer::Open(sql::Txn& txn,
     return Internal("DATA_KEY_MISSING",
                     "the data key for sealed data is gone (crypto-shredded?)");
   }
-  ASSIGN_OR_RETURN(const crypto::Aead* aead,
-                   AeadFor(tenant, version, rows[0].Str(0)));
-  return aead->Decrypt(sealed.substr(kMagic.size() + 4), associated_data);
+  ASSIGN_OR_RETURN(const Key* key, KeyFor(tenant, version, rows[0].Str(0)));
+  return key->aead->Decrypt(sealed.substr(kMagic.size() + 4), associated_data);
 }
 
 }  // namespace careseal

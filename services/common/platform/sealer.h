@@ -43,14 +43,23 @@ class Sealer {
   absl::StatusOr<std::string> Open(sql::Txn& txn, absl::string_view tenant,
                                    absl::string_view sealed,
                                    absl::string_view associated_data);
+  // HMAC-SHA256 of `data` under a key derived from the tenant's first data
+  // key: a stable keyed hash for looking up or comparing low-entropy values
+  // (dates of birth, external ids) without storing them. 32 bytes.
+  absl::StatusOr<std::string> Mac(sql::Txn& txn, absl::string_view tenant,
+                                  absl::string_view data);
+
   // Adds a new newest data key version for the tenant; returns it.
   absl::StatusOr<int64_t> RotateDataKey(sql::Txn& txn,
                                         absl::string_view tenant);
 
  private:
-  absl::StatusOr<const crypto::Aead*> AeadFor(absl::string_view tenant,
-                                              int64_t version,
-                                              const std::string& wrapped);
+  struct Key {
+    std::unique_ptr<crypto::Aead> aead;
+    std::string mac_key;
+  };
+  absl::StatusOr<const Key*> KeyFor(absl::string_view tenant, int64_t version,
+                                    const std::string& wrapped);
   absl::StatusOr<int64_t> InsertKey(sql::Txn& txn, absl::string_view tenant,
                                     int64_t version);
 
@@ -61,7 +70,7 @@ class Sealer {
   // Unwrapped keys by "tenant|version|sha256(wrapped)": an entry is only
   // used for the exact wrapped bytes the current transaction read, so a
   // rolled-back key can never be used again.
-  absl::flat_hash_map<std::string, std::unique_ptr<crypto::Aead>> cache_
+  absl::flat_hash_map<std::string, std::unique_ptr<Key>> cache_
       ABSL_GUARDED_BY(mu_);
 };
 
