@@ -12,7 +12,7 @@ C=certs-example/out
 CLI=build/clients/cli/careseal
 
 bash scripts/install-deps.sh
-bash scripts/build.sh
+bash scripts/build.sh --target careseal-server careseal
 bash certs-example/gen-certs.sh "$C"
 mkdir -p "$STATE/keys"
 if [[ ! -f "$STATE/keys/master.key" ]]; then
