@@ -17,26 +17,6 @@ namespace {
 
 namespace v1 = ::careseal::v1;
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-int PrintJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  std::cout << json;
-  return 0;
-}
-
 // Runs `call` against a ConsentClient and prints its response as JSON.
 template <typename Call>
 int WithClient(const Globals& globals, Call call) {

@@ -1,5 +1,9 @@
+#include <google/protobuf/util/json_util.h>
+
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "clients/cli/cli.h"
@@ -26,6 +30,30 @@ int ReportError(const absl::Status& status) {
   if (!field.empty()) std::cerr << " [field " << field << "]";
   std::cerr << "\n";
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string ToJson(const google::protobuf::Message& message, bool pretty) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = pretty;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+int PrintJson(const google::protobuf::Message& message) {
+  std::cout << ToJson(message, /*pretty=*/true);
+  return 0;
 }
 
 void AddHealthCommands(CLI::App& app, Globals& globals, Action& run) {
@@ -80,6 +108,9 @@ int main(int argc, char** argv) {
   careseal::cli::Action run;
   careseal::cli::AddHealthCommands(app, globals, run);
   careseal::cli::AddConsentCommands(app, globals, run);
+  careseal::cli::AddAuditCommands(app, globals, run);
+  careseal::cli::AddMessagingCommands(app, globals, run);
+  careseal::cli::AddEventsCommands(app, globals, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

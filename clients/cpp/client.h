@@ -85,6 +85,34 @@ absl::Status Invoke(const CallOptions& options, bool retry_safe, Call call) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
   }
 }
+
+// Gives a mutation its request id once, before any attempt, so that every
+// retry carries the same one.
+template <typename Request>
+void EnsureRequestId(Request& request) {
+  if constexpr (requires { request.request_id(); }) {
+    if (request.request_id().empty()) request.set_request_id(NewRequestId());
+  }
+}
+
+// One unary call of a generated stub's blocking method, with a request id
+// and the retries Invoke allows.
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> CallUnary(
+    Stub& stub,
+    grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                 Response*),
+    Request& request, const CallOptions& options) {
+  EnsureRequestId(request);
+  Response response;
+  absl::Status status =
+      Invoke(options, /*retry_safe=*/true, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return (stub.*method)(&context, request, &response);
+      });
+  if (!status.ok()) return status;
+  return response;
+}
 }  // namespace internal
 
 // grpc.health.v1.Health.

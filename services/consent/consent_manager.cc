@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/crypto/encoding.h"
 #include "services/common/crypto/sha256.h"
+#include "services/common/events/event_log.h"
 #include "services/common/identity.h"
 #include "services/common/macros.h"
 #include "services/common/platform/audit_writer.h"
@@ -218,26 +219,14 @@ absl::Status ConsentManager::Migrate(sql::Database& db) {
   RETURN_IF_ERROR(db.Migrate("idempotency", IdempotencyMigrations()));
   RETURN_IF_ERROR(db.Migrate("sealer", SealerMigrations()));
   RETURN_IF_ERROR(db.Migrate("signing_keys", SigningKeyMigrations()));
+  RETURN_IF_ERROR(db.Migrate("events", events::EventMigrations()));
   return db.Migrate("consent", ConsentMigrations());
 }
 
 template <typename T>
 void ConsentManager::RunWrite(
     absl::AnyInvocable<absl::StatusOr<T>(sql::Txn&)> fn, Done<T> done) {
-  auto result = std::make_shared<absl::StatusOr<T>>(
-      Internal("NOT_RUN", "the write did not run"));
-  deps_.db->Write(
-      [fn = std::move(fn), result](sql::Txn& txn) mutable -> absl::Status {
-        *result = fn(txn);
-        return result->status();
-      },
-      [result, done = std::move(done)](absl::Status status) mutable {
-        if (!status.ok()) {
-          done(status);
-        } else {
-          done(std::move(*result));
-        }
-      });
+  sql::WriteValue<T>(*deps_.db, std::move(fn), std::move(done));
 }
 
 void ConsentManager::CreateTemplate(CallContext& call, CreateTemplateInput in,
@@ -414,6 +403,11 @@ void ConsentManager::RequestConsent(CallContext& call, RequestInput in,
         RETURN_IF_ERROR(
             store_.SupersedeSiblings(txn, c, ConsentState::kPending, call.now));
         RETURN_IF_ERROR(store_.InsertConsent(txn, c, TokenHash(token)));
+        RETURN_IF_ERROR(
+            events::AppendEvent(
+                txn, events::EventFor(
+                         call, events::EventType::kConsentRequested, c.Name()))
+                .status());
         RETURN_IF_ERROR(RememberIdempotentResult(txn, call, c.Name()));
         RETURN_IF_ERROR(Audit(txn, call));
         return RequestResult{std::move(c), token};
@@ -540,6 +534,11 @@ void ConsentManager::SignConsent(CallContext& call, SignInput in,
         RETURN_IF_ERROR(store_.MarkSigned(txn, c, receipt, sealed, call.now));
         RETURN_IF_ERROR(
             store_.SupersedeSiblings(txn, c, ConsentState::kActive, call.now));
+        RETURN_IF_ERROR(
+            events::AppendEvent(
+                txn, events::EventFor(call, events::EventType::kConsentSigned,
+                                      c.Name()))
+                .status());
         RETURN_IF_ERROR(RememberIdempotentResult(txn, call, c.Name()));
         c.state = ConsentState::kActive;
         c.sign_time = call.now;
@@ -601,6 +600,13 @@ absl::StatusOr<Consent> ConsentManager::EndLocked(sql::Txn& txn,
   }
   RETURN_IF_ERROR(
       store_.MarkEnded(txn, c, next, call.principal.actor, sealed, call.now));
+  RETURN_IF_ERROR(
+      events::AppendEvent(
+          txn, events::EventFor(call,
+                                decline ? events::EventType::kConsentDeclined
+                                        : events::EventType::kConsentWithdrawn,
+                                c.Name()))
+          .status());
   RETURN_IF_ERROR(RememberIdempotentResult(txn, call, c.Name()));
   RETURN_IF_ERROR(Audit(txn, call));
   c.state = next;

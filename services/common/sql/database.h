@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -74,6 +75,13 @@ class Txn {
   // The single row of a query, NOT_FOUND with `what` in the message if none.
   absl::StatusOr<Row> QueryOne(absl::string_view sql, Params params,
                                absl::string_view what);
+
+  // Runs `fn` once the current write job's changes are durable, on the
+  // writer thread just before the job's `done`; dropped if the job is undone
+  // or the commit fails. For in-process notifications of committed data
+  // (services/common/events). `fn` must be quick and must not block or
+  // write. Ignored inside Database::Read.
+  virtual void AfterCommit(absl::AnyInvocable<void()> fn) = 0;
 };
 
 enum class Dialect { kSqlite, kPostgres };
@@ -112,6 +120,28 @@ class Database {
   // on a gRPC callback thread.
   absl::Status WriteAndWait(WriteFn fn);
 };
+
+// Database::Write for a job that produces a value: `done` receives fn's
+// value once the transaction holding it is durable, or the error that undid
+// it (fn's own error, or a failed commit).
+template <typename T>
+void WriteValue(Database& db, absl::AnyInvocable<absl::StatusOr<T>(Txn&)> fn,
+                absl::AnyInvocable<void(absl::StatusOr<T>)> done) {
+  auto result = std::make_shared<absl::StatusOr<T>>(
+      absl::InternalError("the write did not run"));
+  db.Write(
+      [fn = std::move(fn), result](Txn& txn) mutable -> absl::Status {
+        *result = fn(txn);
+        return result->status();
+      },
+      [result, done = std::move(done)](absl::Status status) mutable {
+        if (!status.ok()) {
+          done(status);
+        } else {
+          done(std::move(*result));
+        }
+      });
+}
 
 // True for errors that mean "the row already exists" (unique violation).
 bool IsUniqueViolation(const absl::Status& status);

@@ -25,6 +25,7 @@ struct SqliteOptions {
   size_t max_batch = 256;  // writes per group commit
   size_t max_readers = 8;  // pooled reader connections
   int busy_timeout_ms = 5000;
+  int writer_cache_kib = 32 << 10;  // page cache of the writer connection
 };
 
 class SqliteDatabase final : public Database {

@@ -1,0 +1,218 @@
+#include "services/common/events/event_log.h"
+
+#include "absl/strings/str_cat.h"
+#include "services/common/macros.h"
+#include "services/common/platform/canonical_json.h"
+#include "services/common/status.h"
+
+namespace careseal::events {
+namespace {
+
+using sql::Int;
+using sql::Text;
+
+Role RoleFromName(absl::string_view name) {
+  for (Role r : kAllRoles) {
+    if (RoleName(r) == name) return r;
+  }
+  return Role::kSystem;
+}
+
+constexpr char kColumns[] =
+    "seq, type, resource, patient, time_us, actor, actor_role, actor_peer, "
+    "request_id, correlation_id";
+
+EventRecord FromRow(absl::string_view tenant, const sql::Row& r) {
+  EventRecord e;
+  e.tenant = std::string(tenant);
+  e.cursor = r.Int(0);
+  e.type = static_cast<EventType>(r.Int(1));
+  e.resource = r.Str(2);
+  e.patient = r.Str(3);
+  e.time = FromMicros(r.Int(4));
+  e.actor = r.Str(5);
+  e.actor_role = RoleFromName(r.Str(6));
+  e.actor_peer = r.Str(7);
+  e.request_id = r.Str(8);
+  e.correlation_id = r.Str(9);
+  return e;
+}
+
+}  // namespace
+
+bool IsValidEventType(int value) {
+  return value >= static_cast<int>(EventType::kConsentRequested) &&
+         value <= static_cast<int>(EventType::kBreakGlassStarted);
+}
+
+std::string EventRecord::Name() const {
+  return absl::StrCat("tenants/", tenant, "/events/", cursor);
+}
+
+EventRecord EventFor(const CallContext& call, EventType type,
+                     std::string resource) {
+  EventRecord e;
+  e.tenant = call.tenant.empty() ? call.principal.tenant : call.tenant;
+  e.type = type;
+  e.resource = std::move(resource);
+  e.patient = call.patient;
+  e.time = call.now;
+  e.actor = call.principal.actor;
+  e.actor_role = call.principal.role;
+  e.actor_peer = call.principal.peer;
+  e.request_id = call.request_id;
+  e.correlation_id = call.correlation_id;
+  return e;
+}
+
+const std::vector<sql::Migration>& EventMigrations() {
+  static const auto* const migrations = new std::vector<sql::Migration>{
+      {1,
+       "CREATE TABLE event_heads (tenant TEXT PRIMARY KEY,"
+       "  last_seq BIGINT NOT NULL);"
+       "CREATE TABLE events ("
+       "  tenant TEXT NOT NULL, seq BIGINT NOT NULL, type INTEGER NOT NULL,"
+       "  resource TEXT NOT NULL, patient TEXT NOT NULL,"
+       "  time_us BIGINT NOT NULL, actor TEXT NOT NULL,"
+       "  actor_role TEXT NOT NULL, actor_peer TEXT NOT NULL,"
+       "  request_id TEXT NOT NULL, correlation_id TEXT NOT NULL,"
+       "  PRIMARY KEY (tenant, seq));"
+       "CREATE INDEX events_patient ON events (tenant, patient, seq);"
+       "CREATE INDEX events_time ON events (tenant, time_us);"
+       "CREATE TABLE event_retention (tenant TEXT PRIMARY KEY,"
+       "  purged_through BIGINT NOT NULL)"},
+  };
+  return *migrations;
+}
+
+absl::StatusOr<int64_t> AppendEvent(sql::Txn& txn, const EventRecord& event,
+                                    EventBus* bus) {
+  if (event.tenant.empty() || !IsValidEventType(static_cast<int>(event.type))) {
+    return Internal("EVENT_INVALID", "an event needs a tenant and a type");
+  }
+  ASSIGN_OR_RETURN(
+      auto head,
+      txn.Query("INSERT INTO event_heads (tenant, last_seq) VALUES (?, 1) "
+                "ON CONFLICT (tenant) DO UPDATE SET last_seq = "
+                "event_heads.last_seq + 1 RETURNING last_seq",
+                {Text(event.tenant)}));
+  if (head.size() != 1) {
+    return Internal("EVENT_APPEND_FAILED", "the event head did not advance");
+  }
+  const int64_t cursor = head[0].Int(0);
+  RETURN_IF_ERROR(
+      txn.Exec(
+             "INSERT INTO events (tenant, seq, type, resource, patient, "
+             "time_us, actor, actor_role, actor_peer, request_id, "
+             "correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             {Text(event.tenant), Int(cursor),
+              Int(static_cast<int>(event.type)), Text(event.resource),
+              Text(event.patient), Int(ToMicros(event.time)), Text(event.actor),
+              Text(std::string(RoleName(event.actor_role))),
+              Text(event.actor_peer), Text(event.request_id),
+              Text(event.correlation_id)})
+          .status());
+  if (bus != nullptr) {
+    txn.AfterCommit(
+        [bus, tenant = event.tenant, cursor] { bus->Publish(tenant, cursor); });
+  }
+  return cursor;
+}
+
+absl::StatusOr<int64_t> HeadCursor(sql::Txn& txn, absl::string_view tenant) {
+  ASSIGN_OR_RETURN(
+      auto rows, txn.Query("SELECT last_seq FROM event_heads WHERE tenant = ?",
+                           {Text(std::string(tenant))}));
+  return rows.empty() ? 0 : rows[0].Int(0);
+}
+
+absl::Status CheckResumeCursor(sql::Txn& txn, absl::string_view tenant,
+                               int64_t after, bool zero_is_oldest,
+                               absl::string_view field) {
+  if (after < 0) {
+    return InvalidField(field, "INVALID_CURSOR",
+                        absl::StrCat(field, " must not be negative"));
+  }
+  ASSIGN_OR_RETURN(int64_t head, HeadCursor(txn, tenant));
+  if (after > head) {
+    return InvalidField(field, "CURSOR_IN_FUTURE",
+                        absl::StrCat(field,
+                                     " is beyond the newest event; resume "
+                                     "with a cursor this server returned"));
+  }
+  if (after == 0 && zero_is_oldest) return absl::OkStatus();
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT purged_through FROM event_retention WHERE tenant = ?",
+                {Text(std::string(tenant))}));
+  if (!rows.empty() && after < rows[0].Int(0)) {
+    return FailedPrecondition(
+        "CURSOR_EXPIRED",
+        "events after this cursor are past retention; resynchronize with the "
+        "List methods and watch from a fresh cursor");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query) {
+  EventBatch batch;
+  ASSIGN_OR_RETURN(int64_t head, HeadCursor(txn, query.tenant));
+  batch.scanned_through = query.after;
+  if (query.after >= head) return batch;
+  const int limit = query.limit < 1 ? 1 : query.limit;
+  std::string sql = absl::StrCat("SELECT ", kColumns,
+                                 " FROM events WHERE tenant = ? AND seq > ? "
+                                 "AND seq <= ?");
+  std::vector<sql::Value> params = {Text(query.tenant), Int(query.after),
+                                    Int(head)};
+  if (!query.patient.empty()) {
+    absl::StrAppend(&sql, " AND patient = ?");
+    params.push_back(Text(query.patient));
+  }
+  if (!query.types.empty()) {
+    absl::StrAppend(&sql, " AND type IN (");
+    for (size_t i = 0; i < query.types.size(); ++i) {
+      absl::StrAppend(&sql, i == 0 ? "?" : ", ?");
+      params.push_back(Int(static_cast<int>(query.types[i])));
+    }
+    absl::StrAppend(&sql, ")");
+  }
+  absl::StrAppend(&sql, " ORDER BY seq LIMIT ?");
+  params.push_back(Int(limit));
+  ASSIGN_OR_RETURN(auto rows, txn.Query(sql, absl::MakeConstSpan(params)));
+  for (const sql::Row& r : rows) {
+    batch.events.push_back(FromRow(query.tenant, r));
+  }
+  if (static_cast<int>(rows.size()) == limit) {
+    batch.scanned_through = batch.events.back().cursor;
+    batch.more = batch.scanned_through < head;
+  } else {
+    batch.scanned_through = head;
+  }
+  return batch;
+}
+
+absl::StatusOr<int64_t> PurgeEventsBefore(sql::Txn& txn,
+                                          absl::string_view tenant,
+                                          absl::Time before) {
+  const std::string t(tenant);
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT MAX(seq), COUNT(*) FROM events WHERE tenant = ? AND "
+                "time_us < ?",
+                {Text(t), Int(ToMicros(before))}));
+  if (rows.empty() || rows[0].IsNull(0)) return 0;
+  const int64_t through = rows[0].Int(0);
+  RETURN_IF_ERROR(txn.Exec("DELETE FROM events WHERE tenant = ? AND seq <= ?",
+                           {Text(t), Int(through)})
+                      .status());
+  RETURN_IF_ERROR(
+      txn.Exec("INSERT INTO event_retention (tenant, purged_through) VALUES "
+               "(?, ?) ON CONFLICT (tenant) DO UPDATE SET purged_through = "
+               "excluded.purged_through",
+               {Text(t), Int(through)})
+          .status());
+  return rows[0].Int(1);
+}
+
+}  // namespace careseal::events

@@ -1,0 +1,187 @@
+#include "services/common/events/event_log.h"
+
+#include <atomic>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "services/common/events/event_bus.h"
+#include "services/common/events/work_queue.h"
+#include "services/common/sql/sqlite_database.h"
+#include "services/common/status.h"
+#include "tests/testing/temp_dir.h"
+
+namespace careseal::events {
+namespace {
+
+EventQuery Q(std::string tenant, int64_t after = 0,
+             std::vector<EventType> types = {}, std::string patient = "",
+             int limit = 100) {
+  EventQuery q;
+  q.tenant = std::move(tenant);
+  q.after = after;
+  q.types = std::move(types);
+  q.patient = std::move(patient);
+  q.limit = limit;
+  return q;
+}
+
+class EventLogTest : public ::testing::Test {
+ protected:
+  EventLogTest() { Open(); }
+
+  void Open() {
+    db_.reset();
+    auto db = sql::SqliteDatabase::Open({.path = dir_.File("events.db")});
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    ASSERT_TRUE(db_->Migrate("events", EventMigrations()).ok());
+  }
+
+  EventRecord Event(const std::string& tenant, EventType type,
+                    const std::string& patient = "") {
+    EventRecord e;
+    e.tenant = tenant;
+    e.type = type;
+    e.resource = "tenants/" + tenant + "/patients/p/threads/t/messages/m";
+    e.patient = patient;
+    e.time = absl::FromUnixSeconds(1767225600);
+    e.actor = "tenants/" + tenant + "/clinicians/c";
+    e.actor_role = Role::kClinician;
+    return e;
+  }
+
+  int64_t Append(const EventRecord& e) {
+    int64_t cursor = -1;
+    EXPECT_TRUE(db_->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
+                     auto c = AppendEvent(txn, e, &bus_);
+                     if (!c.ok()) return c.status();
+                     cursor = *c;
+                     return absl::OkStatus();
+                   })
+                    .ok());
+    return cursor;
+  }
+
+  EventBatch Read(EventQuery q) {
+    EventBatch batch;
+    EXPECT_TRUE(db_->Read([&](sql::Txn& txn) -> absl::Status {
+                     auto b = ReadEvents(txn, q);
+                     if (!b.ok()) return b.status();
+                     batch = *std::move(b);
+                     return absl::OkStatus();
+                   })
+                    .ok());
+    return batch;
+  }
+
+  testing::TempDir dir_;
+  EventBus bus_;
+  std::unique_ptr<sql::SqliteDatabase> db_;
+};
+
+TEST_F(EventLogTest, CursorsArePerTenantDenseAndSurviveReopen) {
+  EXPECT_EQ(Append(Event("t1", EventType::kMessageReceived)), 1);
+  EXPECT_EQ(Append(Event("t1", EventType::kMessageRead)), 2);
+  EXPECT_EQ(Append(Event("t2", EventType::kConsentSigned)), 1);
+  Open();
+  EXPECT_EQ(Append(Event("t1", EventType::kMessageReceived)), 3);
+  EventBatch all = Read(Q("t1"));
+  ASSERT_EQ(all.events.size(), 3u);
+  EXPECT_EQ(all.events[1].type, EventType::kMessageRead);
+  EXPECT_EQ(all.events[1].actor_role, Role::kClinician);
+  EXPECT_EQ(all.events[2].Name(), "tenants/t1/events/3");
+  EXPECT_EQ(all.scanned_through, 3);
+  EXPECT_FALSE(all.more);
+}
+
+TEST_F(EventLogTest, BusRingsOnlyOnceTheWriteIsDurable) {
+  std::vector<int64_t> rung;
+  uint64_t id =
+      bus_.Subscribe("t1", [&](int64_t cursor) { rung.push_back(cursor); });
+  bool rung_inside_job = true;
+  ASSERT_TRUE(db_->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
+                   auto c = AppendEvent(
+                       txn, Event("t1", EventType::kMessageRead), &bus_);
+                   rung_inside_job = !rung.empty();
+                   return c.status();
+                 })
+                  .ok());
+  EXPECT_FALSE(rung_inside_job);
+  EXPECT_EQ(rung, (std::vector<int64_t>{1}));
+
+  // A job that fails is undone: no event, no ring.
+  absl::Status failed = db_->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
+    auto c = AppendEvent(txn, Event("t1", EventType::kMessageRead), &bus_);
+    if (!c.ok()) return c.status();
+    return Internal("TEST", "undo me");
+  });
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(rung.size(), 1u);
+  EXPECT_EQ(Read(Q("t1")).events.size(), 1u);
+  EXPECT_EQ(Append(Event("t1", EventType::kMessageRead)), 2);  // no gap
+
+  // Other tenants' events do not ring; after Unsubscribe nothing rings.
+  Append(Event("t2", EventType::kMessageRead));
+  bus_.Unsubscribe(id);
+  Append(Event("t1", EventType::kMessageRead));
+  EXPECT_EQ(rung, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(bus_.subscriber_count(), 0u);
+}
+
+TEST_F(EventLogTest, FilteredReadsAdvancePastWhatTheySkip) {
+  Append(Event("t1", EventType::kConsentSigned, "tenants/t1/patients/a"));
+  Append(Event("t1", EventType::kMessageReceived, "tenants/t1/patients/b"));
+  Append(Event("t1", EventType::kMessageReceived, "tenants/t1/patients/a"));
+  Append(Event("t1", EventType::kConsentSigned, "tenants/t1/patients/b"));
+  EventBatch a =
+      Read(Q("t1", 0, {EventType::kMessageReceived}, "tenants/t1/patients/a"));
+  ASSERT_EQ(a.events.size(), 1u);
+  EXPECT_EQ(a.events[0].cursor, 3);
+  EXPECT_EQ(a.scanned_through, 4);  // resume after 4, not 3
+  EventBatch paged = Read(Q("t1", 0, {}, "", 2));
+  EXPECT_EQ(paged.events.size(), 2u);
+  EXPECT_EQ(paged.scanned_through, 2);
+  EXPECT_TRUE(paged.more);
+  EXPECT_TRUE(Read(Q("t1", 4)).events.empty());
+}
+
+TEST_F(EventLogTest, ResumeCursorsInTheFutureOrPurgedAreRefused) {
+  for (int i = 0; i < 3; ++i) Append(Event("t1", EventType::kMessageRead));
+  auto check = [&](int64_t after) {
+    absl::Status s;
+    EXPECT_TRUE(db_->Read([&](sql::Txn& txn) {
+                     s = CheckResumeCursor(txn, "t1", after, true, "cursor");
+                     return absl::OkStatus();
+                   })
+                    .ok());
+    return s;
+  };
+  EXPECT_TRUE(check(0).ok());
+  EXPECT_TRUE(check(3).ok());
+  EXPECT_EQ(ErrorReason(check(4)), "CURSOR_IN_FUTURE");
+  EXPECT_EQ(ErrorField(check(4)), "cursor");
+  EventRecord late = Event("t1", EventType::kMessageRead);
+  late.time += absl::Hours(24 * 31);
+  Append(late);
+  ASSERT_TRUE(db_->WriteAndWait([&](sql::Txn& txn) {
+                   return PurgeEventsBefore(txn, "t1", late.time).status();
+                 })
+                  .ok());
+  EXPECT_EQ(ErrorReason(check(1)), "CURSOR_EXPIRED");
+  EXPECT_TRUE(check(3).ok());
+  EXPECT_TRUE(check(0).ok());  // 0: from the oldest retained
+  EXPECT_EQ(Read(Q("t1")).events.size(), 1u);
+}
+
+TEST(WorkQueueTest, RunsEveryQueuedTaskBeforeItIsDestroyed) {
+  std::atomic<int> ran{0};
+  {
+    WorkQueue queue(2);
+    for (int i = 0; i < 100; ++i) queue.Schedule([&] { ++ran; });
+  }
+  EXPECT_EQ(ran.load(), 100);
+}
+
+}  // namespace
+}  // namespace careseal::events
