@@ -1,14 +1,18 @@
 #include "services/server/modules.h"
 
 #include "absl/strings/str_cat.h"
+#include "services/audit/audit_module.h"
 #include "services/common/grpc/server_main.h"
 #include "services/common/macros.h"
 #include "services/common/status.h"
 #include "services/consent/consent_module.h"
+#include "services/followup/messaging/messaging_module.h"
 
 namespace careseal {
 
-std::vector<std::string> AllModules() { return {"consent"}; }
+std::vector<std::string> AllModules() {
+  return {"consent", "audit", "messaging"};
+}
 
 ModuleFactory ModulesFor(std::vector<std::string> names) {
   return [names = std::move(names)](ServerEnv& env)
@@ -17,6 +21,12 @@ ModuleFactory ModulesFor(std::vector<std::string> names) {
     for (const std::string& name : names) {
       if (name == "consent") {
         ASSIGN_OR_RETURN(auto m, consent::ConsentModule::Create(env));
+        modules.push_back(std::move(m));
+      } else if (name == "audit") {
+        ASSIGN_OR_RETURN(auto m, audit::AuditModule::Create(env));
+        modules.push_back(std::move(m));
+      } else if (name == "messaging") {
+        ASSIGN_OR_RETURN(auto m, messaging::MessagingModule::Create(env));
         modules.push_back(std::move(m));
       } else {
         return InvalidField(
