@@ -1,5 +1,8 @@
 #include "services/common/platform/audit_writer.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "services/common/crypto/sha256.h"
 #include "services/common/macros.h"
 #include "services/common/platform/canonical_json.h"
@@ -57,36 +60,99 @@ absl::StatusOr<std::string> AuditLeaf(const CallContext& call,
   return CanonicalJson(leaf);
 }
 
-absl::StatusOr<int64_t> AppendAuditEvent(sql::Txn& txn, const CallContext& call,
-                                         const absl::Status& outcome) {
-  const std::string tenant = AuditTenantOf(call);
-  ASSIGN_OR_RETURN(std::string leaf, AuditLeaf(call, outcome));
+namespace {
+
+constexpr char kInsertEvent[] =
+    "INSERT INTO audit_events (tenant, leaf_index, time_us, actor, role, "
+    "action, resource, patient, outcome, request_id, correlation_id, leaf, "
+    "leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+// Advances the tenant's head by `count`; returns the first new leaf index.
+absl::StatusOr<int64_t> AdvanceHead(sql::Txn& txn, const std::string& tenant,
+                                    int64_t count) {
   ASSIGN_OR_RETURN(
       auto head,
-      txn.Query(
-          "INSERT INTO audit_heads (tenant, size) VALUES (?, 1) "
-          "ON CONFLICT (tenant) DO UPDATE SET size = audit_heads.size + 1 "
-          "RETURNING size",
-          {sql::Text(tenant)}));
+      txn.Query("INSERT INTO audit_heads (tenant, size) VALUES (?, ?) "
+                "ON CONFLICT (tenant) DO UPDATE SET size = audit_heads.size + "
+                "excluded.size RETURNING size",
+                {sql::Text(tenant), sql::Int(count)}));
   if (head.size() != 1) {
     return Internal("AUDIT_APPEND_FAILED", "the audit head did not advance");
   }
-  const int64_t index = head[0].Int(0) - 1;
-  std::string leaf_hash = crypto::Sha256(std::string(1, '\0') + leaf);
-  RETURN_IF_ERROR(
-      txn.Exec("INSERT INTO audit_events (tenant, leaf_index, time_us, actor, "
-               "role, action, resource, patient, outcome, request_id, "
-               "correlation_id, leaf, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, "
-               "?, ?, ?, ?, ?, ?)",
-               {sql::Text(tenant), sql::Int(index),
-                sql::Int(ToMicros(call.now)), sql::Text(call.principal.actor),
-                sql::Text(std::string(RoleName(call.principal.role))),
-                sql::Text(call.method), sql::Text(call.resource),
-                sql::Text(call.patient),
-                sql::Text(absl::StatusCodeToString(outcome.code())),
-                sql::Text(call.request_id), sql::Text(call.correlation_id),
-                sql::Bytes(std::move(leaf)), sql::Bytes(std::move(leaf_hash))})
-          .status());
+  return head[0].Int(0) - count;
+}
+
+absl::Status InsertEvent(sql::Txn& txn, const PreparedAuditEvent& e,
+                         int64_t index) {
+  // Statement parameters own their values: the event's strings are copied
+  // once here, nothing else is.
+  const sql::Value params[] = {
+      sql::Text(e.tenant),         sql::Int(index),
+      sql::Int(e.time_us),         sql::Text(e.actor),
+      sql::Text(e.role),           sql::Text(e.action),
+      sql::Text(e.resource),       sql::Text(e.patient),
+      sql::Text(e.outcome),        sql::Text(e.request_id),
+      sql::Text(e.correlation_id), sql::Bytes(e.leaf),
+      sql::Bytes(e.leaf_hash)};
+  return txn.Exec(kInsertEvent, params).status();
+}
+
+}  // namespace
+
+absl::StatusOr<PreparedAuditEvent> PrepareAuditEvent(
+    const CallContext& call, const absl::Status& outcome) {
+  PreparedAuditEvent e;
+  ASSIGN_OR_RETURN(e.leaf, AuditLeaf(call, outcome));
+  std::string hashed;
+  hashed.reserve(e.leaf.size() + 1);
+  hashed.push_back('\0');
+  hashed.append(e.leaf);
+  e.leaf_hash = crypto::Sha256(hashed);
+  e.tenant = AuditTenantOf(call);
+  e.time_us = ToMicros(call.now);
+  e.actor = call.principal.actor;
+  e.role = std::string(RoleName(call.principal.role));
+  e.action = call.method;
+  e.resource = call.resource;
+  e.patient = call.patient;
+  e.outcome = absl::StatusCodeToString(outcome.code());
+  e.request_id = call.request_id;
+  e.correlation_id = call.correlation_id;
+  return e;
+}
+
+absl::Status AppendPreparedAuditEvents(
+    sql::Txn& txn, absl::Span<const PreparedAuditEvent* const> events) {
+  // Tenants in order of first appearance, each head advanced once.
+  std::vector<std::pair<const std::string*, int64_t>> next;  // tenant, index
+  for (const PreparedAuditEvent* e : events) {
+    auto it = std::find_if(next.begin(), next.end(), [&](const auto& n) {
+      return *n.first == e->tenant;
+    });
+    if (it == next.end()) {
+      next.emplace_back(&e->tenant, 1);
+    } else {
+      ++it->second;
+    }
+  }
+  for (auto& [tenant, count_then_index] : next) {
+    ASSIGN_OR_RETURN(count_then_index,
+                     AdvanceHead(txn, *tenant, count_then_index));
+  }
+  for (const PreparedAuditEvent* e : events) {
+    auto it = std::find_if(next.begin(), next.end(), [&](const auto& n) {
+      return *n.first == e->tenant;
+    });
+    RETURN_IF_ERROR(InsertEvent(txn, *e, it->second++));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> AppendAuditEvent(sql::Txn& txn, const CallContext& call,
+                                         const absl::Status& outcome) {
+  ASSIGN_OR_RETURN(PreparedAuditEvent e, PrepareAuditEvent(call, outcome));
+  ASSIGN_OR_RETURN(const int64_t index, AdvanceHead(txn, e.tenant, 1));
+  RETURN_IF_ERROR(InsertEvent(txn, e, index));
   return index;
 }
 

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "services/common/platform/call.h"
 #include "services/common/sql/database.h"
 
@@ -34,6 +35,33 @@ absl::StatusOr<int64_t> AppendAuditEvent(sql::Txn& txn, const CallContext& call,
 // The canonical leaf bytes of an event (exposed for tests and verifiers).
 absl::StatusOr<std::string> AuditLeaf(const CallContext& call,
                                       const absl::Status& outcome);
+
+// An event made ready outside the store's writer (its canonical leaf and
+// leaf hash computed on the caller's thread): everything but its leaf index,
+// which the leaf does not contain.
+struct PreparedAuditEvent {
+  std::string tenant;
+  int64_t time_us = 0;
+  std::string actor;
+  std::string role;
+  std::string action;
+  std::string resource;
+  std::string patient;
+  std::string outcome;
+  std::string request_id;
+  std::string correlation_id;
+  std::string leaf;       // canonical JSON (AuditLeaf)
+  std::string leaf_hash;  // RFC 6962: SHA-256(0x00 || leaf)
+};
+
+absl::StatusOr<PreparedAuditEvent> PrepareAuditEvent(
+    const CallContext& call, const absl::Status& outcome);
+
+// Appends `events` in order inside `txn`, exactly as AppendAuditEvent would
+// one after the other (consecutive leaf indexes per tenant), but advancing
+// each tenant's head once. Thread-compatible (uses only txn).
+absl::Status AppendPreparedAuditEvents(
+    sql::Txn& txn, absl::Span<const PreparedAuditEvent* const> events);
 
 }  // namespace careseal
 

@@ -1,0 +1,432 @@
+// Crash consistency: nothing acknowledged is ever lost.
+//
+// The real careseal-server binary (development PKI from
+// certs-example/gen-certs.sh, a master key from /dev/urandom) runs under
+// 64-in-flight load of SignConsent and RequestConsent calls through the public
+// C++ client, each call with a request_id fixed for its whole life. At a
+// random moment the server is SIGKILLed; it is restarted over the same
+// database and every call that was not acknowledged is retried with the same
+// request_id. After at least ten such rounds a last round without a crash
+// finishes every call, and the test checks, through the API and offline:
+//   * every acknowledged RequestConsent made exactly one consent, the one it
+//     answered (no retry created a second one);
+//   * every acknowledged SignConsent's consent is ACTIVE with exactly the
+//     receipt that was acknowledged, byte for byte, and that receipt verifies
+//     offline against the key published by ListSigningKeys.
+// (Messaging is not in this build; when it is, SendMessage joins the load.)
+//
+// No assertion depends on speed: the crash moments are random, and the test
+// only counts how much work each round acknowledged. Set CARESEAL_CRASH_SEED
+// to replay a sequence of crash moments.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "clients/cpp/client.h"
+#include "clients/cpp/consent_client.h"
+#include "clients/cpp/receipt.h"
+#include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
+
+namespace careseal {
+namespace {
+
+namespace v1 = ::careseal::v1;
+using client::CallOptions;
+using client::ConsentClient;
+
+constexpr char kTenant[] = "demo-clinic";  // the tenant of gen-certs' EHR
+constexpr char kProcedure[] = "ketamine-iv-induction";
+constexpr int kInflight = 64;
+constexpr int kKillRounds = 12;  // at least ten, as the issue asks
+constexpr int kSignOps = 1500;
+constexpr int kRequestOps = 3000;
+
+// careseal-server as a child process.
+class ServerProcess {
+ public:
+  struct Files {
+    std::string certs, db, key_dir, log;
+  };
+
+  // Starts the server on a free loopback port and waits until it listens.
+  static std::unique_ptr<ServerProcess> Start(const Files& f) {
+    std::vector<std::string> args = {
+        CARESEAL_SERVER_BINARY,
+        "--listen=127.0.0.1:0",
+        absl::StrCat("--tls_ca=", f.certs, "/ca.crt"),
+        absl::StrCat("--tls_cert=", f.certs, "/server.crt"),
+        absl::StrCat("--tls_key=", f.certs, "/server.key"),
+        absl::StrCat("--db=", f.db),
+        absl::StrCat("--key_dir=", f.key_dir)};
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return nullptr;
+    const pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      dup2(out[1], STDOUT_FILENO);
+      const int log = open(f.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (log >= 0) dup2(log, STDERR_FILENO);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    std::unique_ptr<ServerProcess> server(new ServerProcess(pid, out[0]));
+    std::string seen;
+    for (int waited_ms = 0; waited_ms < 30'000; waited_ms += 100) {
+      pollfd p = {out[0], POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[256];
+      const ssize_t n = read(out[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      seen.append(buf, n);
+      const size_t at = seen.find("(port ");
+      const size_t end = seen.find(',', at);
+      if (at != std::string::npos && end != std::string::npos &&
+          absl::SimpleAtoi(seen.substr(at + 6, end - at - 6), &server->port_)) {
+        return server;
+      }
+    }
+    ADD_FAILURE() << "careseal-server did not start; stdout: " << seen
+                  << "; see " << f.log;
+    return nullptr;
+  }
+
+  ~ServerProcess() { Kill(); }
+
+  int port() const { return port_; }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    close(stdout_fd_);
+    pid_ = -1;
+  }
+
+ private:
+  ServerProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+  pid_t pid_;
+  int stdout_fd_;
+  int port_ = 0;
+};
+
+// One mutation with a request_id fixed for its whole life, retried until it
+// is acknowledged.
+struct Op {
+  bool is_sign = false;
+  v1::RequestConsentRequest request;
+  v1::SignConsentRequest sign;
+  // Set once acknowledged (the server answered OK).
+  bool acked = false;
+  int acked_in_round = -1;
+  std::string consent;         // the consent the answer named
+  v1::ConsentReceipt receipt;  // for a signature
+  int attempts = 0;
+};
+
+// Errors that mean "the server went away": the call may or may not have
+// taken effect, and is retried with the same request_id.
+bool MeansServerGone(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kCancelled ||
+         code == absl::StatusCode::kDeadlineExceeded ||
+         code == absl::StatusCode::kUnknown;
+}
+
+class CrashConsistencyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    files_.certs = dir_.File("certs");
+    files_.db = dir_.File("careseal.db");
+    files_.key_dir = dir_.File("keys");
+    files_.log = dir_.File("server.log");
+    ASSERT_EQ(std::system(absl::StrCat("bash '", CARESEAL_GEN_CERTS, "' '",
+                                       files_.certs, "' >/dev/null")
+                              .c_str()),
+              0);
+    ASSERT_EQ(
+        std::system(absl::StrCat("mkdir -p '", files_.key_dir,
+                                 "' && head -c 32 /dev/urandom > '",
+                                 files_.key_dir, "/master.key' && chmod 600 '",
+                                 files_.key_dir, "/master.key'")
+                        .c_str()),
+        0);
+    const char* seed = std::getenv("CARESEAL_CRASH_SEED");
+    seed_ = seed != nullptr ? std::strtoull(seed, nullptr, 10)
+                            : std::random_device{}();
+    std::printf("crash moments: CARESEAL_CRASH_SEED=%llu\n",
+                static_cast<unsigned long long>(seed_));
+  }
+
+  ConsentClient ClientAs(const ServerProcess& server, const std::string& who) {
+    client::ChannelOptions options;
+    options.target = absl::StrCat("localhost:", server.port());
+    options.ca_file = files_.certs + "/ca.crt";
+    options.cert_file = absl::StrCat(files_.certs, "/", who, ".crt");
+    options.key_file = absl::StrCat(files_.certs, "/", who, ".key");
+    auto channel = client::MakeChannel(options);
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    return ConsentClient(*channel);
+  }
+
+  static CallOptions Once() {
+    CallOptions o;
+    o.max_attempts = 1;  // the test does its own retrying, across crashes
+    o.timeout = absl::Seconds(20);
+    return o;
+  }
+
+  // Publishes the consent document and makes the pending consents that the
+  // sign operations will sign; builds every operation with its request_id.
+  void Prepare(ServerProcess& server) {
+    ConsentClient ehr = ClientAs(server, "ehr-demo");
+    ConsentClient portal = ClientAs(server, "portal");
+    v1::CreateConsentTemplateRequest create;
+    create.set_parent(absl::StrCat("tenants/", kTenant));
+    create.set_consent_template_id("ketamine");
+    create.mutable_consent_template()->set_display_name("IV ketamine");
+    ASSERT_TRUE(ehr.CreateConsentTemplate(create).ok());
+    v1::PublishConsentTemplateVersionRequest publish;
+    publish.set_parent(
+        absl::StrCat("tenants/", kTenant, "/consentTemplates/ketamine"));
+    v1::ConsentTemplateVersion& v = *publish.mutable_version();
+    v.set_title("Consent to IV ketamine infusions");
+    v.set_body_markdown("# IV ketamine\n\nA series of monitored infusions.\n");
+    for (const char* id : {"dissociation", "blood-pressure", "no-driving"}) {
+      auto* a = v.add_acknowledgements();
+      a->set_id(id);
+      a->set_text(absl::StrCat("I understand: ", id, "."));
+      a->set_required(true);
+    }
+    v.add_procedure_codes(kProcedure);
+    v.set_esign_disclosure("You may ask for a paper copy.");
+    v.set_signature_meaning("Consent to treatment");
+    auto published = ehr.PublishConsentTemplateVersion(publish);
+    ASSERT_TRUE(published.ok()) << published.status();
+    const v1::ConsentTemplateVersion& doc = published->version();
+
+    ops_.resize(kSignOps + kRequestOps);
+    std::atomic<int> next{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kInflight; ++t) {
+      threads.emplace_back([&] {
+        for (int j; (j = next.fetch_add(1)) < kSignOps;) {
+          v1::RequestConsentRequest request;
+          request.set_parent(
+              absl::StrCat("tenants/", kTenant, "/patients/s-", j));
+          request.set_procedure_code(kProcedure);
+          CallOptions retrying;  // before any crash: plain client retries
+          auto pending = ehr.RequestConsent(request, retrying);
+          if (!pending.ok()) {
+            ++failures;
+            continue;
+          }
+          Op& op = ops_[j];
+          op.is_sign = true;
+          v1::SignConsentRequest& sign = op.sign;
+          sign.set_name(pending->consent().name());
+          sign.set_signing_token(pending->signing_token());
+          sign.set_document_sha256(doc.document_sha256());
+          for (const auto& a : doc.acknowledgements()) {
+            sign.add_acknowledged_ids(a.id());
+          }
+          sign.set_intent_to_sign(true);
+          sign.set_printed_name(absl::StrCat("Patient S", j));
+          sign.set_signature_meaning(doc.signature_meaning());
+          sign.set_signing_method(v1::SIGNING_METHOD_TYPED_NAME);
+          sign.set_request_id(client::NewRequestId());
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(failures.load(), 0);
+    for (int i = 0; i < kRequestOps; ++i) {
+      v1::RequestConsentRequest& r = ops_[kSignOps + i].request;
+      r.set_parent(absl::StrCat("tenants/", kTenant, "/patients/r-", i));
+      r.set_procedure_code(kProcedure);
+      r.set_request_id(client::NewRequestId());
+    }
+  }
+
+  // Runs every unacknowledged operation, kInflight at a time, in a random
+  // order. With `kill_after`, SIGKILLs the server that long after the load
+  // starts and stops issuing calls. Returns the number acknowledged.
+  int RunRound(ServerProcess& server, int round,
+               std::optional<std::chrono::milliseconds> kill_after,
+               std::mt19937_64& rng) {
+    std::vector<int> order;
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      if (!ops_[i].acked) order.push_back(static_cast<int>(i));
+    }
+    std::shuffle(order.begin(), order.end(), rng);
+    ConsentClient ehr = ClientAs(server, "ehr-demo");
+    ConsentClient portal = ClientAs(server, "portal");
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::atomic<int> acked{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kInflight; ++t) {
+      threads.emplace_back([&] {
+        while (!stop.load()) {
+          const size_t k = next.fetch_add(1);
+          if (k >= order.size()) return;
+          Op& op = ops_[order[k]];  // only this thread touches op this round
+          ++op.attempts;
+          absl::Status status;
+          if (op.is_sign) {
+            auto r = portal.SignConsent(op.sign, Once());
+            status = r.status();
+            if (r.ok()) {
+              op.consent = r->consent().name();
+              op.receipt = r->receipt();
+            }
+          } else {
+            auto r = ehr.RequestConsent(op.request, Once());
+            status = r.status();
+            if (r.ok()) op.consent = r->consent().name();
+          }
+          if (status.ok()) {
+            op.acked = true;
+            op.acked_in_round = round;
+            ++acked;
+          } else if (!kill_after || !MeansServerGone(status.code())) {
+            absl::MutexLock lock(&mu_);
+            unexpected_.push_back(absl::StrCat(
+                op.is_sign ? op.sign.name() : op.request.parent(), ": ",
+                status.ToString(), " [", client::ErrorReason(status), "]"));
+          }
+        }
+      });
+    }
+    if (kill_after) {
+      std::this_thread::sleep_for(*kill_after);
+      server.Kill();
+      stop.store(true);
+    }
+    for (auto& t : threads) t.join();
+    return acked.load();
+  }
+
+  testing::TempDir dir_;
+  ServerProcess::Files files_;
+  uint64_t seed_ = 0;
+  std::vector<Op> ops_;
+  absl::Mutex mu_;
+  std::vector<std::string> unexpected_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(CrashConsistencyTest, AcknowledgedWritesSurviveSigkill) {
+  std::mt19937_64 rng(seed_);
+  {
+    auto server = ServerProcess::Start(files_);
+    ASSERT_NE(server, nullptr);
+    Prepare(*server);
+    if (HasFatalFailure()) return;
+  }  // SIGKILL: even the set-up is not shut down cleanly
+
+  std::uniform_int_distribution<int> moment_ms(20, 700);
+  for (int round = 1; round <= kKillRounds; ++round) {
+    auto server = ServerProcess::Start(files_);
+    ASSERT_NE(server, nullptr) << "no restart after crash " << round - 1;
+    const auto kill_after = std::chrono::milliseconds(moment_ms(rng));
+    const int acked = RunRound(*server, round, kill_after, rng);
+    int left = 0;
+    for (const Op& op : ops_) left += op.acked ? 0 : 1;
+    std::printf(
+        "round %2d: SIGKILL after %4lld ms; %5d acknowledged, %5d "
+        "left to retry\n",
+        round, static_cast<long long>(kill_after.count()), acked, left);
+  }
+  auto server = ServerProcess::Start(files_);
+  ASSERT_NE(server, nullptr);
+  const int finished = RunRound(*server, kKillRounds + 1, std::nullopt, rng);
+  std::printf("final round without a crash: %d acknowledged\n", finished);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& e : unexpected_) ADD_FAILURE() << e;
+  }
+  int retried = 0;
+  for (const Op& op : ops_) {
+    ASSERT_TRUE(op.acked) << "never acknowledged: "
+                          << (op.is_sign ? op.sign.name()
+                                         : op.request.parent());
+    retried += op.attempts > 1 ? 1 : 0;
+  }
+  std::printf("%d of %zu operations needed more than one attempt\n", retried,
+              ops_.size());
+
+  // Everything that was ever acknowledged, as the server has it now.
+  ConsentClient ehr = ClientAs(*server, "ehr-demo");
+  std::map<std::string, std::vector<v1::Consent>> by_patient;
+  v1::ListConsentsRequest list;
+  list.set_parent(absl::StrCat("tenants/", kTenant, "/patients/-"));
+  list.set_page_size(1000);
+  do {
+    auto page = ehr.ListConsents(list);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const v1::Consent& c : page->consents()) {
+      const std::string patient =
+          c.name().substr(0, c.name().find("/consents/"));
+      by_patient[patient].push_back(c);
+    }
+    list.set_page_token(page->next_page_token());
+  } while (!list.page_token().empty());
+  std::map<std::string, std::string> keys;  // key id -> PEM
+  auto listed = ehr.ListSigningKeys({});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  for (const auto& k : listed->signing_keys()) {
+    keys[k.key_id()] = k.public_key_pem();
+  }
+
+  for (const Op& op : ops_) {
+    const std::string patient =
+        op.is_sign ? op.sign.name().substr(0, op.sign.name().find("/consents/"))
+                   : op.request.parent();
+    const std::vector<v1::Consent>& stored = by_patient[patient];
+    // Exactly once: one consent per patient, the acknowledged one.
+    ASSERT_EQ(stored.size(), 1u)
+        << patient << " (acknowledged in round " << op.acked_in_round << ")";
+    EXPECT_EQ(stored[0].name(), op.consent) << patient;
+    if (!op.is_sign) continue;
+    EXPECT_EQ(stored[0].state(), v1::CONSENT_STATE_ACTIVE) << patient;
+    EXPECT_EQ(stored[0].receipt().payload(), op.receipt.payload()) << patient;
+    EXPECT_EQ(stored[0].receipt().signature(), op.receipt.signature())
+        << patient;
+    ASSERT_EQ(keys.count(op.receipt.key_id()), 1u) << op.receipt.key_id();
+    auto file = client::EncodeReceiptFile(stored[0].receipt());
+    ASSERT_TRUE(file.ok()) << file.status();
+    auto verified = client::VerifyReceiptFile(*file, keys[op.receipt.key_id()]);
+    EXPECT_TRUE(verified.ok()) << patient << ": " << verified.status();
+  }
+}
+
+}  // namespace
+}  // namespace careseal
