@@ -512,32 +512,4 @@ absl::StatusOr<std::vector<Checkpoint>> AuditManager::CheckpointGrownTenants() {
   return created;
 }
 
-PeriodicCheckpointer::PeriodicCheckpointer(AuditManager* manager,
-                                           absl::Duration interval)
-    : manager_(manager), interval_(interval), thread_([this] { Loop(); }) {}
-
-PeriodicCheckpointer::~PeriodicCheckpointer() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  thread_.join();
-}
-
-void PeriodicCheckpointer::Loop() {
-  absl::MutexLock lock(&mu_);
-  while (true) {
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_);
-    if (stopping_) return;
-    mu_.Unlock();
-    absl::StatusOr<std::vector<Checkpoint>> made =
-        manager_->CheckpointGrownTenants();
-    if (!made.ok()) {
-      std::fprintf(stderr, "audit: periodic checkpoint failed: %s\n",
-                   made.status().ToString().c_str());
-    }
-    mu_.Lock();
-  }
-}
-
 }  // namespace careseal::audit

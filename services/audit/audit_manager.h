@@ -146,28 +146,6 @@ class AuditManager {
   SqlAuditStore store_;
 };
 
-// Runs AuditManager::CheckpointGrownTenants every `interval` on its own
-// thread until destroyed. The wait is the only use of real time; checkpoint
-// times come from the manager's injected clock.
-class PeriodicCheckpointer {
- public:
-  // REQUIRES: interval > 0; `manager` outlives this object.
-  PeriodicCheckpointer(AuditManager* manager, absl::Duration interval);
-  ~PeriodicCheckpointer();  // stops and joins the thread
-
-  PeriodicCheckpointer(const PeriodicCheckpointer&) = delete;
-  PeriodicCheckpointer& operator=(const PeriodicCheckpointer&) = delete;
-
- private:
-  void Loop();
-
-  AuditManager* const manager_;
-  const absl::Duration interval_;
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
-
 // The canonical signed payload of a checkpoint (careseal.audit-checkpoint.v1):
 // {"format","key_id","root_hash" (hex),"tenant" (tenants/{t}),"time"
 // (RFC 3339 UTC, microseconds),"tree_size"}.

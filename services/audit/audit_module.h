@@ -10,6 +10,7 @@
 #include "services/audit/audit_grpc.h"
 #include "services/audit/audit_manager.h"
 #include "services/common/grpc/server_env.h"
+#include "services/common/periodic.h"
 #include "services/common/platform/signing_keys.h"
 
 namespace careseal::audit {
@@ -44,7 +45,7 @@ class AuditModule final : public ServiceModule {
   std::unique_ptr<AuditManager> manager_;
   std::unique_ptr<AuditGrpc> grpc_;
   // Last: stopped before anything it uses goes away.
-  std::unique_ptr<PeriodicCheckpointer> checkpointer_;
+  std::unique_ptr<Periodic> checkpointer_;
 };
 
 }  // namespace careseal::audit

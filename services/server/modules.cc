@@ -26,7 +26,9 @@ ModuleFactory ModulesFor(std::vector<std::string> names) {
         ASSIGN_OR_RETURN(auto m, audit::AuditModule::Create(env));
         modules.push_back(std::move(m));
       } else if (name == "messaging") {
-        ASSIGN_OR_RETURN(auto m, messaging::MessagingModule::Create(env));
+        ASSIGN_OR_RETURN(auto m,
+                         messaging::MessagingModule::Create(
+                             env, messaging::MessagingOptionsFromFlags()));
         modules.push_back(std::move(m));
       } else {
         return InvalidField(

@@ -670,9 +670,6 @@ TEST_F(AuditTest, PeriodicCheckpointsCoverGrownTreesAtTheInjectedTime) {
   ASSERT_EQ(checkpoints->checkpoints_size(), 1);
   EXPECT_EQ(checkpoints->checkpoints(0).tree_size(), 5);
   EXPECT_FALSE(checkpoints->next_page_token().empty());
-
-  // The background runner starts and stops promptly (no waiting on it).
-  { audit::PeriodicCheckpointer runner(&Module().manager(), absl::Hours(1)); }
 }
 
 TEST_F(AuditTest, ExportVerifiesAcrossKeyRotationAndRestart) {

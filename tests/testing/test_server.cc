@@ -3,7 +3,12 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "services/server/modules.h"
+
+ABSL_DECLARE_FLAG(int64_t, audit_checkpoint_interval_seconds);
+ABSL_DECLARE_FLAG(int64_t, urgent_message_check_seconds);
 
 namespace careseal::testing {
 namespace {
@@ -24,6 +29,10 @@ TestServer::TestServer(std::vector<std::string> modules)
     : module_names_(modules.empty() ? AllModules() : std::move(modules)),
       clock_(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()))) {
   key_ring_ = Must(crypto::KeyRing::Create(random_.Bytes(32)), "key ring");
+  // Tests drive time: the modules' real-time sweeps stay off, and tests call
+  // what the sweeps would call on the fake clock.
+  absl::SetFlag(&FLAGS_audit_checkpoint_interval_seconds, 0);
+  absl::SetFlag(&FLAGS_urgent_message_check_seconds, 0);
   Start();
 }
 

@@ -56,6 +56,9 @@ struct MessagingOptions {
   // default (followup.proto: 30 min). Per-tenant settings replace it when
   // FollowUpSettings lands.
   absl::Duration urgent_read_timeout = absl::Minutes(30);
+  // How often the module sweeps for such messages (CheckUnreadUrgent);
+  // zero: only when called (tests drive it on their fake clock).
+  absl::Duration urgent_check_interval = absl::ZeroDuration();
 };
 
 struct MessagingDeps {
@@ -179,12 +182,12 @@ class MessagingManager {
   // DELIVERED (asynchronously). Thread-safe; blocks on a read.
   absl::StatusOr<InboxBatch> ReadInbox(const InboxQuery& query);
 
-  // The scheduler's job (services/common has no durable scheduler yet; it
-  // will call this periodically): every urgent patient message that no
-  // clinician read within options.urgent_read_timeout of `now` gets one
-  // escalation (EVENT_TYPE_ESCALATION_RAISED, audited as CareSeal itself).
-  // Idempotent: a message escalates once. Blocks until durable: call it from
-  // a scheduler thread, never from a gRPC or writer thread.
+  // The module's periodic sweep (MessagingOptions.urgent_check_interval;
+  // in careseal-server --urgent_message_check_seconds): every urgent patient
+  // message that no clinician read within options.urgent_read_timeout of `now`
+  // gets one escalation (EVENT_TYPE_ESCALATION_RAISED, audited as CareSeal
+  // itself). Idempotent: a message escalates once. Blocks until durable: call
+  // it from a scheduler thread, never from a gRPC or writer thread.
   absl::StatusOr<std::vector<UnreadEscalation>> CheckUnreadUrgent(
       absl::Time now);
 

@@ -1,8 +1,22 @@
 #include "services/followup/messaging/messaging_module.h"
 
+#include <cstdio>
+
+#include "absl/flags/flag.h"
 #include "services/common/macros.h"
 
+ABSL_FLAG(int64_t, urgent_message_check_seconds, 60,
+          "how often to look for urgent patient messages that no clinician "
+          "has read in time and escalate them (seconds; 0 turns it off)");
+
 namespace careseal::messaging {
+
+MessagingOptions MessagingOptionsFromFlags() {
+  MessagingOptions options;
+  options.urgent_check_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_urgent_message_check_seconds));
+  return options;
+}
 
 absl::StatusOr<std::unique_ptr<MessagingModule>> MessagingModule::Create(
     ServerEnv& env, MessagingOptions messaging, EventsOptions events) {
@@ -27,6 +41,18 @@ absl::StatusOr<std::unique_ptr<MessagingModule>> MessagingModule::Create(
       std::make_unique<EventsGrpc>(edge, module->events_.get());
   AddMessagingPolicy(*env.policy);
   AddEventsPolicy(*env.policy);
+  if (messaging.urgent_check_interval > absl::ZeroDuration()) {
+    MessagingManager* manager = module->messaging_.get();
+    const Clock* clock = env.clock;
+    module->urgent_sweep_ = std::make_unique<Periodic>(
+        messaging.urgent_check_interval, [manager, clock] {
+          auto raised = manager->CheckUnreadUrgent(clock->Now());
+          if (!raised.ok()) {
+            std::fprintf(stderr, "messaging: urgent-message sweep failed: %s\n",
+                         raised.status().ToString().c_str());
+          }
+        });
+  }
   return module;
 }
 

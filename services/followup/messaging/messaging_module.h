@@ -9,6 +9,7 @@
 
 #include "services/common/events/work_queue.h"
 #include "services/common/grpc/server_env.h"
+#include "services/common/periodic.h"
 #include "services/followup/messaging/events_grpc.h"
 #include "services/followup/messaging/events_manager.h"
 #include "services/followup/messaging/messaging_grpc.h"
@@ -44,7 +45,12 @@ class MessagingModule final : public ServiceModule {
   std::unique_ptr<EventsManager> events_;
   std::unique_ptr<MessagingGrpc> messaging_grpc_;
   std::unique_ptr<EventsGrpc> events_grpc_;
+  // Last: stopped before anything it uses goes away.
+  std::unique_ptr<Periodic> urgent_sweep_;
 };
+
+// MessagingOptions from careseal-server's flags.
+MessagingOptions MessagingOptionsFromFlags();
 
 }  // namespace careseal::messaging
 
