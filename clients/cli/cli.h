@@ -46,6 +46,7 @@ void AddConsentCommands(CLI::App& app, Globals& globals, Action& run);
 void AddAuditCommands(CLI::App& app, Globals& globals, Action& run);
 void AddMessagingCommands(CLI::App& app, Globals& globals, Action& run);
 void AddEventsCommands(CLI::App& app, Globals& globals, Action& run);
+void AddFollowUpCommands(CLI::App& app, Globals& globals, Action& run);
 
 }  // namespace careseal::cli
 

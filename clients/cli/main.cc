@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   careseal::cli::AddAuditCommands(app, globals, run);
   careseal::cli::AddMessagingCommands(app, globals, run);
   careseal::cli::AddEventsCommands(app, globals, run);
+  careseal::cli::AddFollowUpCommands(app, globals, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

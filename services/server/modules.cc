@@ -7,11 +7,12 @@
 #include "services/common/status.h"
 #include "services/consent/consent_module.h"
 #include "services/followup/messaging/messaging_module.h"
+#include "services/followup/service/followup_module.h"
 
 namespace careseal {
 
 std::vector<std::string> AllModules() {
-  return {"consent", "audit", "messaging"};
+  return {"consent", "audit", "messaging", "followup"};
 }
 
 ModuleFactory ModulesFor(std::vector<std::string> names) {
@@ -29,6 +30,9 @@ ModuleFactory ModulesFor(std::vector<std::string> names) {
         ASSIGN_OR_RETURN(auto m,
                          messaging::MessagingModule::Create(
                              env, messaging::MessagingOptionsFromFlags()));
+        modules.push_back(std::move(m));
+      } else if (name == "followup") {
+        ASSIGN_OR_RETURN(auto m, followup::FollowUpModule::Create(env));
         modules.push_back(std::move(m));
       } else {
         return InvalidField(

@@ -138,8 +138,9 @@ void AddMessagingPolicy(Policy& policy) {
                {R::kPatient, R::kClinician, R::kBreakGlass, R::kEhrSystem});
   policy.Allow(MESSAGING_METHOD(ListThreads),
                {R::kPatient, R::kClinician, R::kBreakGlass, R::kEhrSystem});
+  // System: the follow-up service delivering check-ins to inboxes.
   policy.Allow(MESSAGING_METHOD(CreateThread),
-               {R::kPatient, R::kClinician, R::kBreakGlass});
+               {R::kPatient, R::kClinician, R::kBreakGlass, R::kSystem});
   policy.Allow(MESSAGING_METHOD(GetMessage),
                {R::kPatient, R::kClinician, R::kBreakGlass, R::kEhrSystem});
   policy.Allow(MESSAGING_METHOD(ListMessages),
@@ -147,7 +148,7 @@ void AddMessagingPolicy(Policy& policy) {
   policy.Allow(MESSAGING_METHOD(GetUnreadCounts),
                {R::kPatient, R::kClinician, R::kBreakGlass});
   policy.Allow(MESSAGING_METHOD(SendMessage),
-               {R::kPatient, R::kClinician, R::kBreakGlass});
+               {R::kPatient, R::kClinician, R::kBreakGlass, R::kSystem});
   policy.Allow(MESSAGING_METHOD(MarkRead),
                {R::kPatient, R::kClinician, R::kBreakGlass});
   policy.Allow(MESSAGING_METHOD(RetractMessage),

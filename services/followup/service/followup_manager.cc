@@ -1,0 +1,1122 @@
+#include "services/followup/service/followup_manager.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "services/common/events/event_log.h"
+#include "services/common/macros.h"
+#include "services/common/platform/audit_writer.h"
+#include "services/common/platform/idempotency.h"
+#include "services/common/platform/pagination.h"
+#include "services/common/platform/policy.h"
+#include "services/common/platform/resource_name.h"
+#include "services/common/platform/text.h"
+#include "services/common/status.h"
+
+namespace careseal::followup {
+namespace {
+
+constexpr char kComponent[] = "followup";
+constexpr int kMaxNote = 2000;
+
+const std::vector<sql::Migration>& Migrations() {
+  static const auto* m = new std::vector<sql::Migration>{
+      {1,
+       "CREATE TABLE followup_responses ("
+       " tenant TEXT NOT NULL, patient TEXT NOT NULL, id TEXT NOT NULL,"
+       " instrument TEXT NOT NULL, version BIGINT NOT NULL,"
+       " check_in TEXT NOT NULL, session TEXT NOT NULL,"
+       " answers BLOB NOT NULL, has_score BIGINT NOT NULL,"
+       " score BIGINT NOT NULL, band TEXT NOT NULL, band_display TEXT NOT NULL,"
+       " flags TEXT NOT NULL, escalations TEXT NOT NULL,"
+       " actor TEXT NOT NULL, actor_role BIGINT NOT NULL, actor_peer TEXT NOT "
+       "NULL,"
+       " submit_us BIGINT NOT NULL,"
+       " PRIMARY KEY (tenant, patient, id));"
+       "CREATE INDEX followup_responses_time ON followup_responses"
+       " (tenant, submit_us);"
+       "CREATE TABLE followup_escalations ("
+       " tenant TEXT NOT NULL, patient TEXT NOT NULL, id TEXT NOT NULL,"
+       " trigger_kind BIGINT NOT NULL, priority BIGINT NOT NULL,"
+       " source TEXT NOT NULL, state BIGINT NOT NULL, level BIGINT NOT NULL,"
+       " create_us BIGINT NOT NULL, ack_deadline_us BIGINT NOT NULL,"
+       " reescalate_us BIGINT NOT NULL, ack_us BIGINT NOT NULL,"
+       " ack_actor TEXT NOT NULL, ack_role BIGINT NOT NULL,"
+       " ack_peer TEXT NOT NULL, note BLOB NOT NULL, update_us BIGINT NOT "
+       "NULL,"
+       " PRIMARY KEY (tenant, patient, id));"
+       "CREATE INDEX followup_escalations_time ON followup_escalations"
+       " (tenant, create_us);"
+       "CREATE TABLE followup_check_ins ("
+       " tenant TEXT NOT NULL, patient TEXT NOT NULL, id TEXT NOT NULL,"
+       " kind BIGINT NOT NULL, session TEXT NOT NULL, rule_id TEXT NOT NULL,"
+       " instruments TEXT NOT NULL, state BIGINT NOT NULL,"
+       " due_us BIGINT NOT NULL, send_us BIGINT NOT NULL,"
+       " expire_us BIGINT NOT NULL, reminders BIGINT NOT NULL,"
+       " responses TEXT NOT NULL, message TEXT NOT NULL, note BLOB NOT NULL,"
+       " actor TEXT NOT NULL, actor_role BIGINT NOT NULL,"
+       " actor_peer TEXT NOT NULL, create_us BIGINT NOT NULL,"
+       " PRIMARY KEY (tenant, patient, id));"
+       "CREATE INDEX followup_check_ins_due ON followup_check_ins"
+       " (tenant, due_us);"
+       "CREATE TABLE followup_settings ("
+       " tenant TEXT PRIMARY KEY, bp_systolic BIGINT NOT NULL,"
+       " bp_diastolic BIGINT NOT NULL, ack_deadline_us BIGINT NOT NULL,"
+       " update_us BIGINT NOT NULL)"},
+  };
+  return *m;
+}
+
+int64_t Us(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromUs(int64_t us) { return absl::FromUnixMicros(us); }
+
+constexpr int kMaxCheckInNote = 1000;
+constexpr int kMaxCheckInInstruments = 5;
+
+std::string CheckInNoteAd(const std::string& name) {
+  return absl::StrCat("check-in-note:", name);
+}
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipEmpty())) {
+    out.emplace_back(part);
+  }
+  return out;
+}
+
+std::string AnswersAd(const std::string& name) {
+  return absl::StrCat("followup-answers:", name);
+}
+std::string NoteAd(const std::string& name) {
+  return absl::StrCat("escalation-note:", name);
+}
+
+FollowUpActor ActorOf(const Principal& p) {
+  return {p.actor, p.role, p.role == Role::kSystem ? "" : p.peer};
+}
+
+void Touch(CallContext& call, absl::string_view tenant, std::string resource,
+           absl::string_view patient) {
+  call.tenant = std::string(tenant);
+  call.resource = std::move(resource);
+  call.patient = patient.empty() || patient == "-"
+                     ? std::string()
+                     : PatientName(tenant, patient);
+}
+
+absl::Status Audit(sql::Txn& txn, CallContext& call) {
+  ASSIGN_OR_RETURN(call.audit_leaf_index,
+                   AppendAuditEvent(txn, call, absl::OkStatus()));
+  call.audited = true;
+  return absl::OkStatus();
+}
+
+std::string AnswersToJson(const std::vector<AnswerValue>& answers) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const AnswerValue& a : answers) {
+    nlohmann::json j;
+    j["id"] = a.item_id;
+    if (const int* i = std::get_if<int>(&a.value)) {
+      j["i"] = *i;
+    } else if (const bool* b = std::get_if<bool>(&a.value)) {
+      j["b"] = *b;
+    } else {
+      const auto& bp = std::get<BloodPressure>(a.value);
+      j["bp"] = {bp.systolic_mmhg, bp.diastolic_mmhg, bp.pulse_bpm};
+    }
+    out.push_back(std::move(j));
+  }
+  return out.dump();
+}
+
+absl::StatusOr<std::vector<AnswerValue>> AnswersFromJson(
+    const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return Internal("CORRUPT_RECORD", "stored answers");
+  std::vector<AnswerValue> out;
+  for (const auto& e : j) {
+    AnswerValue a;
+    a.item_id = e.value("id", "");
+    if (e.contains("i")) {
+      a.value = e["i"].get<int>();
+    } else if (e.contains("b")) {
+      a.value = e["b"].get<bool>();
+    } else {
+      const auto& bp = e["bp"];
+      a.value =
+          BloodPressure{bp[0].get<int>(), bp[1].get<int>(), bp[2].get<int>()};
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::string JoinInts(const std::vector<ResponseFlag>& flags) {
+  std::vector<std::string> parts;
+  for (ResponseFlag f : flags) {
+    parts.push_back(std::string(ResponseFlagName(f)));
+  }
+  return absl::StrJoin(parts, ",");
+}
+
+std::vector<ResponseFlag> SplitFlags(const std::string& s) {
+  std::vector<ResponseFlag> out;
+  for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipEmpty())) {
+    if (auto f = ParseResponseFlag(part)) out.push_back(*f);
+  }
+  return out;
+}
+
+std::optional<EscalationTrigger> TriggerOf(ResponseFlag flag) {
+  switch (flag) {
+    case ResponseFlag::kPhq9Item9Positive:
+      return EscalationTrigger::kPhq9Item9;
+    case ResponseFlag::kCssrsHighRisk:
+      return EscalationTrigger::kCssrsHighRisk;
+    case ResponseFlag::kCssrsModerateRisk:
+      return EscalationTrigger::kCssrsModerateRisk;
+    case ResponseFlag::kBloodPressureCrisis:
+    case ResponseFlag::kBloodPressureHigh:
+      return EscalationTrigger::kBloodPressureHigh;
+    case ResponseFlag::kSideEffectSevere:
+      return EscalationTrigger::kSideEffectSevere;
+    case ResponseFlag::kHomeSafeNotConfirmed:
+      return EscalationTrigger::kHomeSafeNotConfirmed;
+    case ResponseFlag::kCssrsLowRisk:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// The tenant's blood-pressure threshold is the one that escalates at once
+// (followup.proto BLOOD_PRESSURE_HIGH): the instruments' crisis pair. The
+// lower "high" pair is set equal so that one reading raises one flag.
+SafetyThresholds ThresholdsOf(const TenantSettings& s) {
+  SafetyThresholds t;
+  t.crisis_systolic_mmhg = s.bp_systolic_threshold;
+  t.crisis_diastolic_mmhg = s.bp_diastolic_threshold;
+  t.high_systolic_mmhg = s.bp_systolic_threshold;
+  t.high_diastolic_mmhg = s.bp_diastolic_threshold;
+  return t;
+}
+
+ScoredResponse Rescored(const StoredResponse& r) {
+  ScoredResponse s;
+  s.score = r.score;
+  s.flags = r.flags;
+  for (ResponseFlag f : r.flags) {
+    FlagPolicy p = PolicyFor(f);
+    s.urgency = std::max(s.urgency, p.urgency);
+    s.show_crisis_resources |= p.show_crisis_resources;
+    s.seek_urgent_care |= p.seek_urgent_care;
+  }
+  return s;
+}
+
+absl::StatusOr<TenantSettings> LoadSettings(sql::Txn& txn,
+                                            absl::string_view tenant) {
+  ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT bp_systolic, bp_diastolic, "
+                                        "ack_deadline_us, update_us FROM "
+                                        "followup_settings WHERE tenant = ?",
+                                        {sql::Text(std::string(tenant))}));
+  TenantSettings s;
+  if (!rows.empty()) {
+    s.bp_systolic_threshold = static_cast<int>(rows[0].Int(0));
+    s.bp_diastolic_threshold = static_cast<int>(rows[0].Int(1));
+    s.escalation_ack_deadline = absl::Microseconds(rows[0].Int(2));
+    s.update_time = FromUs(rows[0].Int(3));
+  }
+  return s;
+}
+
+constexpr char kResponseCols[] =
+    "tenant, patient, id, instrument, version, check_in, session, answers, "
+    "has_score, score, band, band_display, flags, escalations, actor, "
+    "actor_role, actor_peer, submit_us";
+
+absl::StatusOr<StoredResponse> ResponseFromRow(sql::Txn& txn, Sealer& sealer,
+                                               const sql::Row& row) {
+  StoredResponse r;
+  r.tenant = row.Str(0);
+  r.patient = row.Str(1);
+  r.id = row.Str(2);
+  r.instrument = row.Str(3);
+  r.instrument_version = static_cast<int>(row.Int(4));
+  r.check_in = row.Str(5);
+  r.session = row.Str(6);
+  ASSIGN_OR_RETURN(std::string answers,
+                   sealer.Open(txn, r.tenant, row.Str(7), AnswersAd(r.Name())));
+  ASSIGN_OR_RETURN(r.answers, AnswersFromJson(answers));
+  if (row.Int(8) != 0) r.score = static_cast<int>(row.Int(9));
+  r.band = row.Str(10);
+  r.band_display_name = row.Str(11);
+  r.flags = SplitFlags(row.Str(12));
+  for (absl::string_view e :
+       absl::StrSplit(row.Str(13), ',', absl::SkipEmpty())) {
+    r.escalations.emplace_back(e);
+  }
+  r.submitted_by = {row.Str(14), static_cast<Role>(row.Int(15)), row.Str(16)};
+  r.submit_time = FromUs(row.Int(17));
+  return r;
+}
+
+constexpr char kEscalationCols[] =
+    "tenant, patient, id, trigger_kind, priority, source, state, level, "
+    "create_us, ack_deadline_us, reescalate_us, ack_us, ack_actor, ack_role, "
+    "ack_peer, note, update_us";
+
+absl::StatusOr<Escalation> EscalationFromRow(sql::Txn& txn, Sealer& sealer,
+                                             const sql::Row& row) {
+  Escalation e;
+  e.tenant = row.Str(0);
+  e.patient = row.Str(1);
+  e.id = row.Str(2);
+  e.trigger = static_cast<EscalationTrigger>(row.Int(3));
+  e.priority = static_cast<EscalationPriority>(row.Int(4));
+  e.source = row.Str(5);
+  e.state = static_cast<EscalationState>(row.Int(6));
+  e.level = static_cast<EscalationLevel>(row.Int(7));
+  e.create_time = FromUs(row.Int(8));
+  if (row.Int(9) != 0) e.ack_deadline = FromUs(row.Int(9));
+  if (row.Int(10) != 0) e.reescalate_time = FromUs(row.Int(10));
+  if (row.Int(11) != 0) e.acknowledge_time = FromUs(row.Int(11));
+  e.acknowledged_by = {row.Str(12), static_cast<Role>(row.Int(13)),
+                       row.Str(14)};
+  if (!row.Str(15).empty()) {
+    ASSIGN_OR_RETURN(e.note,
+                     sealer.Open(txn, e.tenant, row.Str(15), NoteAd(e.Name())));
+  }
+  e.update_time = FromUs(row.Int(16));
+  return e;
+}
+
+absl::Status InsertEscalation(sql::Txn& txn, const Escalation& e) {
+  return txn
+      .Exec(absl::StrCat("INSERT INTO followup_escalations (", kEscalationCols,
+                         ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+            {sql::Text(e.tenant), sql::Text(e.patient), sql::Text(e.id),
+             sql::Int(static_cast<int>(e.trigger)),
+             sql::Int(static_cast<int>(e.priority)), sql::Text(e.source),
+             sql::Int(static_cast<int>(e.state)),
+             sql::Int(static_cast<int>(e.level)), sql::Int(Us(e.create_time)),
+             sql::Int(e.ack_deadline ? Us(*e.ack_deadline) : 0), sql::Int(0),
+             sql::Int(0), sql::Text(""), sql::Int(0), sql::Text(""),
+             sql::Bytes(""), sql::Int(Us(e.update_time))})
+      .status();
+}
+
+absl::StatusOr<Escalation> LoadEscalation(sql::Txn& txn, Sealer& sealer,
+                                          absl::string_view tenant,
+                                          absl::string_view patient,
+                                          absl::string_view id) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query(absl::StrCat("SELECT ", kEscalationCols,
+                             " FROM followup_escalations WHERE tenant = ? AND "
+                             "patient = ? AND id = ?"),
+                {sql::Text(std::string(tenant)),
+                 sql::Text(std::string(patient)), sql::Text(std::string(id))}));
+  if (rows.empty()) return ResourceNotFound();
+  return EscalationFromRow(txn, sealer, rows[0]);
+}
+
+absl::StatusOr<StoredResponse> LoadResponse(sql::Txn& txn, Sealer& sealer,
+                                            absl::string_view tenant,
+                                            absl::string_view patient,
+                                            absl::string_view id) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query(absl::StrCat("SELECT ", kResponseCols,
+                             " FROM followup_responses WHERE tenant = ? AND "
+                             "patient = ? AND id = ?"),
+                {sql::Text(std::string(tenant)),
+                 sql::Text(std::string(patient)), sql::Text(std::string(id))}));
+  if (rows.empty()) return ResourceNotFound();
+  return ResponseFromRow(txn, sealer, rows[0]);
+}
+
+constexpr char kCheckInCols[] =
+    "tenant, patient, id, kind, session, rule_id, instruments, state, due_us, "
+    "send_us, expire_us, reminders, responses, message, note, actor, "
+    "actor_role, actor_peer, create_us";
+
+absl::StatusOr<CheckIn> CheckInFromRow(sql::Txn& txn, Sealer& sealer,
+                                       const sql::Row& row) {
+  CheckIn c;
+  c.tenant = row.Str(0);
+  c.patient = row.Str(1);
+  c.id = row.Str(2);
+  c.kind = static_cast<CheckInKind>(row.Int(3));
+  c.session = row.Str(4);
+  c.rule_id = row.Str(5);
+  c.instruments = SplitList(row.Str(6));
+  c.state = static_cast<CheckInState>(row.Int(7));
+  c.due_time = FromUs(row.Int(8));
+  if (row.Int(9) != 0) c.send_time = FromUs(row.Int(9));
+  c.expire_time = FromUs(row.Int(10));
+  c.reminders_sent = static_cast<int>(row.Int(11));
+  c.responses = SplitList(row.Str(12));
+  c.message = row.Str(13);
+  if (!row.Str(14).empty()) {
+    ASSIGN_OR_RETURN(c.note, sealer.Open(txn, c.tenant, row.Str(14),
+                                         CheckInNoteAd(c.Name())));
+  }
+  c.created_by = {row.Str(15), static_cast<Role>(row.Int(16)), row.Str(17)};
+  c.create_time = FromUs(row.Int(18));
+  return c;
+}
+
+absl::StatusOr<CheckIn> LoadCheckIn(sql::Txn& txn, Sealer& sealer,
+                                    absl::string_view tenant,
+                                    absl::string_view patient,
+                                    absl::string_view id) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query(absl::StrCat("SELECT ", kCheckInCols,
+                             " FROM followup_check_ins WHERE tenant = ? AND "
+                             "patient = ? AND id = ?"),
+                {sql::Text(std::string(tenant)),
+                 sql::Text(std::string(patient)), sql::Text(std::string(id))}));
+  if (rows.empty()) return ResourceNotFound();
+  return CheckInFromRow(txn, sealer, rows[0]);
+}
+
+}  // namespace
+
+std::string CheckIn::Name() const {
+  return absl::StrCat(PatientName(tenant, patient), "/checkIns/", id);
+}
+
+CheckInState CheckIn::StateAt(absl::Time now) const {
+  if (state == CheckInState::kSent && now >= expire_time) {
+    return CheckInState::kExpired;
+  }
+  return state;
+}
+
+absl::Status FollowUpManager::ValidateSendCheckIn(const CallContext& call,
+                                                  SendCheckInInput& in) const {
+  if (in.instruments.empty() ||
+      static_cast<int>(in.instruments.size()) > kMaxCheckInInstruments) {
+    return InvalidField("instruments", "UNKNOWN_INSTRUMENT",
+                        "instruments must name 1 to 5 instruments");
+  }
+  for (size_t i = 0; i < in.instruments.size(); ++i) {
+    const std::string field = absl::StrCat("instruments[", i, "]");
+    if (deps_.instruments->Find(in.instruments[i]) == nullptr) {
+      return InvalidField(field, "UNKNOWN_INSTRUMENT",
+                          "no such instrument (instruments/{instrument})");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (in.instruments[j] == in.instruments[i]) {
+        return InvalidField(field, "UNKNOWN_INSTRUMENT",
+                            "an instrument is listed twice");
+      }
+    }
+  }
+  if (!in.note.empty()) {
+    RETURN_IF_ERROR(CheckMultiLine("note", in.note, 0, 4 * kMaxCheckInNote));
+    if (CodePoints(in.note) > kMaxCheckInNote) {
+      return InvalidField("note", "NOTE_TOO_LONG",
+                          "note must be at most 1000 code points");
+    }
+  }
+  if (!in.session.empty()) {
+    RETURN_IF_ERROR(
+        ResourceName::Parse("tenants/{tenant}/patients/{patient}/sessions/"
+                            "{session}",
+                            in.session, "session")
+            .status());
+  }
+  if (!in.expire_time) {
+    in.expire_time = call.now + absl::Hours(72);
+  } else if (*in.expire_time <= call.now ||
+             *in.expire_time > call.now + absl::Hours(24 * 14)) {
+    return InvalidField("expire_time", "EXPIRE_TIME_OUT_OF_RANGE",
+                        "expire_time must be in the future, at most 14 days "
+                        "ahead");
+  }
+  return absl::OkStatus();
+}
+
+void FollowUpManager::StoreSentCheckIn(CallContext& call, SendCheckInInput in,
+                                       std::string message,
+                                       Done<CheckIn> done) {
+  Touch(call, in.tenant,
+        absl::StrCat(PatientName(in.tenant, in.patient), "/checkIns"),
+        in.patient);
+  sql::WriteValue<CheckIn>(
+      *deps_.db,
+      [this, &call, in = std::move(in),
+       message = std::move(message)](sql::Txn& txn) -> absl::StatusOr<CheckIn> {
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        if (prior) {
+          ASSIGN_OR_RETURN(
+              ResourceName n,
+              ResourceName::Parse(
+                  "tenants/{tenant}/patients/{patient}/checkIns/{c}", *prior,
+                  "name"));
+          ASSIGN_OR_RETURN(CheckIn c, LoadCheckIn(txn, *deps_.sealer, in.tenant,
+                                                  in.patient, n.Get("c")));
+          call.resource = *prior;
+          RETURN_IF_ERROR(Audit(txn, call));
+          return c;
+        }
+        CheckIn c;
+        c.tenant = in.tenant;
+        c.patient = in.patient;
+        c.id = crypto::NewOpaqueId(*deps_.random);
+        c.kind = CheckInKind::kAdHoc;
+        c.session = in.session;
+        c.instruments = in.instruments;
+        c.state = CheckInState::kSent;
+        c.due_time = call.now;
+        c.send_time = call.now;
+        c.expire_time = *in.expire_time;
+        c.message = message;
+        c.note = in.note;
+        c.created_by = ActorOf(call.principal);
+        c.create_time = call.now;
+        call.resource = c.Name();
+        std::string sealed;
+        if (!c.note.empty()) {
+          ASSIGN_OR_RETURN(sealed, deps_.sealer->Seal(txn, c.tenant, c.note,
+                                                      CheckInNoteAd(c.Name())));
+        }
+        RETURN_IF_ERROR(
+            txn.Exec(
+                   absl::StrCat("INSERT INTO followup_check_ins (",
+                                kCheckInCols,
+                                ") VALUES "
+                                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                   {sql::Text(c.tenant), sql::Text(c.patient), sql::Text(c.id),
+                    sql::Int(static_cast<int>(c.kind)), sql::Text(c.session),
+                    sql::Text(c.rule_id),
+                    sql::Text(absl::StrJoin(c.instruments, ",")),
+                    sql::Int(static_cast<int>(c.state)),
+                    sql::Int(Us(c.due_time)), sql::Int(Us(*c.send_time)),
+                    sql::Int(Us(c.expire_time)), sql::Int(0), sql::Text(""),
+                    sql::Text(c.message), sql::Bytes(std::move(sealed)),
+                    sql::Text(c.created_by.name),
+                    sql::Int(static_cast<int>(c.created_by.role)),
+                    sql::Text(c.created_by.peer), sql::Int(Us(c.create_time))})
+                .status());
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, c.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        RETURN_IF_ERROR(
+            events::AppendEvent(
+                txn, events::EventFor(call, events::EventType::kFollowUpSent,
+                                      c.Name()))
+                .status());
+        return c;
+      },
+      std::move(done));
+}
+
+absl::StatusOr<CheckIn> FollowUpManager::GetCheckIn(CallContext& call,
+                                                    absl::string_view tenant,
+                                                    absl::string_view patient,
+                                                    absl::string_view id) {
+  CheckIn out;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(out, LoadCheckIn(txn, *deps_.sealer, tenant, patient, id));
+    return absl::OkStatus();
+  }));
+  Touch(call, tenant, out.Name(), patient);
+  out.state = out.StateAt(call.now);
+  return out;
+}
+
+absl::StatusOr<Page<CheckIn>> FollowUpManager::ListCheckIns(
+    CallContext& call, const CheckInFilter& f, int page_size,
+    absl::string_view page_token) {
+  Touch(call, f.tenant,
+        absl::StrCat(PatientName(f.tenant, f.patient), "/checkIns"), f.patient);
+  ASSIGN_OR_RETURN(int size, NormalizePageSize(page_size));
+  const std::string filter = absl::StrCat("checkins|", f.tenant, "|", f.patient,
+                                          "|", f.state, "|", f.session);
+  bool first = true;
+  ASSIGN_OR_RETURN(PageCursor cursor,
+                   DecodePageToken(page_token, filter, &first));
+  Page<CheckIn> page;
+  const int64_t now = Us(call.now);
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    const bool all = f.patient == "-";
+    // A SENT check-in past expire_time is EXPIRED.
+    ASSIGN_OR_RETURN(
+        auto rows,
+        txn.Query(
+            absl::StrCat(
+                "SELECT ", kCheckInCols,
+                " FROM followup_check_ins WHERE tenant = ?"
+                " AND (? = 1 OR patient = ?) AND (? = '' OR session = ?)"
+                " AND (? = 0 OR (CASE WHEN state = 2 AND expire_us <= ? THEN 4"
+                " ELSE state END) = ?)"
+                " AND (? = 1 OR due_us < ? OR (due_us = ? AND id < ?))"
+                " ORDER BY due_us DESC, id DESC LIMIT ?"),
+            {sql::Text(f.tenant), sql::Int(all ? 1 : 0), sql::Text(f.patient),
+             sql::Text(f.session), sql::Text(f.session), sql::Int(f.state),
+             sql::Int(now), sql::Int(f.state), sql::Int(first ? 1 : 0),
+             sql::Int(cursor.key), sql::Int(cursor.key),
+             sql::Text(cursor.tiebreak), sql::Int(size + 1)}));
+    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < size; ++i) {
+      ASSIGN_OR_RETURN(CheckIn c, CheckInFromRow(txn, *deps_.sealer, rows[i]));
+      c.state = c.StateAt(call.now);
+      page.items.push_back(std::move(c));
+    }
+    if (static_cast<int>(rows.size()) > size) {
+      const CheckIn& last = page.items.back();
+      page.next_page_token =
+          EncodePageToken({Us(last.due_time), last.id}, filter);
+    }
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+std::string StoredResponse::Name() const {
+  return absl::StrCat(PatientName(tenant, patient), "/questionnaireResponses/",
+                      id);
+}
+
+std::string Escalation::Name() const {
+  return absl::StrCat(PatientName(tenant, patient), "/escalations/", id);
+}
+
+absl::Status FollowUpManager::Migrate(sql::Database& db) {
+  return db.Migrate(kComponent, Migrations());
+}
+
+void FollowUpManager::SubmitResponse(CallContext& call, SubmitInput in,
+                                     Done<SubmitResult> done) {
+  Touch(call, in.tenant,
+        absl::StrCat(PatientName(in.tenant, in.patient),
+                     "/questionnaireResponses"),
+        in.patient);
+  const Instrument* instrument = deps_.instruments->Find(in.instrument);
+  if (instrument == nullptr) return done(ResourceNotFound());
+  if (in.instrument_version != instrument->version) {
+    return done(InvalidField(
+        "instrument_version", "INSTRUMENT_VERSION_MISMATCH",
+        absl::StrCat("instrument_version must be the current version ",
+                     instrument->version)));
+  }
+  std::string check_in_id;
+  if (!in.check_in.empty()) {
+    auto n = ResourceName::Parse(
+        "tenants/{tenant}/patients/{patient}/checkIns/{check_in}", in.check_in,
+        "check_in");
+    if (!n.ok()) return done(n.status());
+    if (n->Get("tenant") != in.tenant || n->Get("patient") != in.patient) {
+      return done(ResourceNotFound());
+    }
+    check_in_id = n->Get("check_in");
+  }
+  sql::WriteValue<SubmitResult>(
+      *deps_.db,
+      [this, &call, instrument, check_in_id = std::move(check_in_id),
+       in = std::move(in)](sql::Txn& txn) -> absl::StatusOr<SubmitResult> {
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(TenantSettings settings, LoadSettings(txn, in.tenant));
+        SubmitResult result;
+        if (prior) {
+          ASSIGN_OR_RETURN(
+              ResourceName n,
+              ResourceName::Parse("tenants/{tenant}/patients/{patient}/"
+                                  "questionnaireResponses/{response}",
+                                  *prior, "name"));
+          ASSIGN_OR_RETURN(result.response,
+                           LoadResponse(txn, *deps_.sealer, in.tenant,
+                                        in.patient, n.Get("response")));
+          for (const std::string& e : result.response.escalations) {
+            ASSIGN_OR_RETURN(ResourceName en,
+                             ResourceName::Parse("tenants/{tenant}/patients/"
+                                                 "{patient}/escalations/{e}",
+                                                 e, "escalation"));
+            ASSIGN_OR_RETURN(Escalation esc,
+                             LoadEscalation(txn, *deps_.sealer, in.tenant,
+                                            in.patient, en.Get("e")));
+            result.escalations.push_back(std::move(esc));
+          }
+          result.crisis_resources = ResourcesToShow(Rescored(result.response));
+          call.resource = *prior;
+          RETURN_IF_ERROR(Audit(txn, call));
+          return result;
+        }
+        // Validation first: on any error nothing is written.
+        std::optional<CheckIn> check_in;
+        if (!check_in_id.empty()) {
+          ASSIGN_OR_RETURN(check_in, LoadCheckIn(txn, *deps_.sealer, in.tenant,
+                                                 in.patient, check_in_id));
+          if (std::find(check_in->instruments.begin(),
+                        check_in->instruments.end(),
+                        instrument->id) == check_in->instruments.end()) {
+            return InvalidField("instrument", "INSTRUMENT_NOT_IN_CHECK_IN",
+                                "the check-in does not ask for this "
+                                "instrument");
+          }
+          switch (check_in->StateAt(call.now)) {
+            case CheckInState::kExpired:
+              return FailedPrecondition("CHECK_IN_EXPIRED",
+                                        "the check-in has expired");
+            case CheckInState::kCancelled:
+              return FailedPrecondition("CHECK_IN_CANCELLED",
+                                        "the check-in was cancelled");
+            case CheckInState::kScheduled:
+              return ResourceNotFound();
+            default:
+              break;
+          }
+          ASSIGN_OR_RETURN(
+              auto answered,
+              txn.Query("SELECT id FROM followup_responses WHERE tenant = ? "
+                        "AND patient = ? AND check_in = ? AND instrument = ?",
+                        {sql::Text(in.tenant), sql::Text(in.patient),
+                         sql::Text(in.check_in), sql::Text(instrument->id)}));
+          if (!answered.empty()) {
+            return FailedPrecondition(
+                "ALREADY_ANSWERED",
+                "this instrument of the check-in was already answered");
+          }
+        }
+        ASSIGN_OR_RETURN(ScoredResponse scored, Score(*instrument, in.answers,
+                                                      ThresholdsOf(settings)));
+        StoredResponse& r = result.response;
+        r.tenant = in.tenant;
+        r.patient = in.patient;
+        r.id = crypto::NewOpaqueId(*deps_.random);
+        r.instrument = instrument->id;
+        r.instrument_version = instrument->version;
+        r.check_in = in.check_in;
+        if (check_in) r.session = check_in->session;
+        r.answers = in.answers;
+        r.score = scored.score;
+        r.band = scored.band_code;
+        r.band_display_name = scored.band_display_name;
+        r.flags = scored.flags;
+        r.submitted_by = ActorOf(call.principal);
+        r.submit_time = call.now;
+        call.resource = r.Name();
+        for (ResponseFlag flag : scored.flags) {
+          const FlagPolicy policy = PolicyFor(flag);
+          const auto trigger = TriggerOf(flag);
+          if (policy.urgency == Urgency::kNone || !trigger) continue;
+          Escalation e;
+          e.tenant = r.tenant;
+          e.patient = r.patient;
+          e.id = crypto::NewOpaqueId(*deps_.random);
+          e.trigger = *trigger;
+          e.priority = policy.urgency == Urgency::kUrgent
+                           ? EscalationPriority::kUrgent
+                           : EscalationPriority::kRoutine;
+          e.source = r.Name();
+          e.create_time = e.update_time = call.now;
+          if (e.priority == EscalationPriority::kUrgent) {
+            e.ack_deadline = call.now + settings.escalation_ack_deadline;
+          }
+          RETURN_IF_ERROR(InsertEscalation(txn, e));
+          r.escalations.push_back(e.Name());
+          result.escalations.push_back(std::move(e));
+        }
+        ASSIGN_OR_RETURN(
+            std::string sealed,
+            deps_.sealer->Seal(txn, r.tenant, AnswersToJson(r.answers),
+                               AnswersAd(r.Name())));
+        RETURN_IF_ERROR(
+            txn.Exec(absl::StrCat("INSERT INTO followup_responses (",
+                                  kResponseCols,
+                                  ") VALUES "
+                                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                     {sql::Text(r.tenant), sql::Text(r.patient),
+                      sql::Text(r.id), sql::Text(r.instrument),
+                      sql::Int(r.instrument_version), sql::Text(r.check_in),
+                      sql::Text(r.session), sql::Bytes(std::move(sealed)),
+                      sql::Int(r.score ? 1 : 0), sql::Int(r.score.value_or(0)),
+                      sql::Text(r.band), sql::Text(r.band_display_name),
+                      sql::Text(JoinInts(r.flags)),
+                      sql::Text(absl::StrJoin(r.escalations, ",")),
+                      sql::Text(r.submitted_by.name),
+                      sql::Int(static_cast<int>(r.submitted_by.role)),
+                      sql::Text(r.submitted_by.peer),
+                      sql::Int(Us(r.submit_time))})
+                .status());
+        if (check_in) {
+          check_in->responses.push_back(r.Name());
+          const bool complete =
+              check_in->responses.size() >= check_in->instruments.size();
+          RETURN_IF_ERROR(
+              txn.Exec("UPDATE followup_check_ins SET responses = ?, state = ? "
+                       "WHERE tenant = ? AND patient = ? AND id = ?",
+                       {sql::Text(absl::StrJoin(check_in->responses, ",")),
+                        sql::Int(static_cast<int>(complete
+                                                      ? CheckInState::kCompleted
+                                                      : check_in->state)),
+                        sql::Text(r.tenant), sql::Text(r.patient),
+                        sql::Text(check_in->id)})
+                  .status());
+        }
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, r.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        RETURN_IF_ERROR(
+            events::AppendEvent(
+                txn, events::EventFor(
+                         call, events::EventType::kFollowUpSubmitted, r.Name()))
+                .status());
+        for (const Escalation& e : result.escalations) {
+          RETURN_IF_ERROR(
+              events::AppendEvent(
+                  txn,
+                  events::EventFor(call, events::EventType::kEscalationRaised,
+                                   e.Name()))
+                  .status());
+        }
+        result.crisis_resources = ResourcesToShow(scored);
+        return result;
+      },
+      std::move(done));
+}
+
+absl::StatusOr<StoredResponse> FollowUpManager::GetResponse(
+    CallContext& call, absl::string_view tenant, absl::string_view patient,
+    absl::string_view id) {
+  StoredResponse out;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(out,
+                     LoadResponse(txn, *deps_.sealer, tenant, patient, id));
+    return absl::OkStatus();
+  }));
+  Touch(call, tenant, out.Name(), patient);
+  return out;
+}
+
+absl::StatusOr<Page<StoredResponse>> FollowUpManager::ListResponses(
+    CallContext& call, const ResponseFilter& f, int page_size,
+    absl::string_view page_token) {
+  Touch(call, f.tenant,
+        absl::StrCat(PatientName(f.tenant, f.patient.empty() ? "-" : f.patient),
+                     "/questionnaireResponses"),
+        f.patient);
+  if (f.start_time && f.end_time && *f.start_time >= *f.end_time) {
+    return InvalidField("end_time", "INVALID_TIME_RANGE",
+                        "end_time must be after start_time");
+  }
+  ASSIGN_OR_RETURN(int size, NormalizePageSize(page_size));
+  const std::string filter = absl::StrCat(
+      "responses|", f.tenant, "|", f.patient, "|", f.instrument, "|",
+      f.flagged_only, "|", f.start_time ? Us(*f.start_time) : 0, "|",
+      f.end_time ? Us(*f.end_time) : 0);
+  bool first = true;
+  ASSIGN_OR_RETURN(PageCursor cursor,
+                   DecodePageToken(page_token, filter, &first));
+  Page<StoredResponse> page;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    const bool all = f.patient.empty() || f.patient == "-";
+    ASSIGN_OR_RETURN(
+        auto rows,
+        txn.Query(
+            absl::StrCat(
+                "SELECT ", kResponseCols,
+                " FROM followup_responses WHERE tenant = ?"
+                " AND (? = 1 OR patient = ?) AND (? = '' OR instrument = ?)"
+                " AND (? = 0 OR flags <> '') AND submit_us >= ? AND "
+                "submit_us < ?"
+                " AND (? = 1 OR submit_us < ? OR (submit_us = ? AND id < ?))"
+                " ORDER BY submit_us DESC, id DESC LIMIT ?"),
+            {sql::Text(f.tenant), sql::Int(all ? 1 : 0), sql::Text(f.patient),
+             sql::Text(f.instrument), sql::Text(f.instrument),
+             sql::Int(f.flagged_only ? 1 : 0),
+             sql::Int(f.start_time ? Us(*f.start_time) : INT64_MIN),
+             sql::Int(f.end_time ? Us(*f.end_time) : INT64_MAX),
+             sql::Int(first ? 1 : 0), sql::Int(cursor.key),
+             sql::Int(cursor.key), sql::Text(cursor.tiebreak),
+             sql::Int(size + 1)}));
+    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < size; ++i) {
+      ASSIGN_OR_RETURN(StoredResponse r,
+                       ResponseFromRow(txn, *deps_.sealer, rows[i]));
+      page.items.push_back(std::move(r));
+    }
+    if (static_cast<int>(rows.size()) > size) {
+      const StoredResponse& last = page.items.back();
+      page.next_page_token =
+          EncodePageToken({Us(last.submit_time), last.id}, filter);
+    }
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+absl::StatusOr<OutcomeSeries> FollowUpManager::GetOutcomeSeries(
+    CallContext& call, absl::string_view tenant, absl::string_view patient,
+    const Instrument& instrument, std::optional<absl::Time> start,
+    std::optional<absl::Time> end) {
+  Touch(call, tenant,
+        absl::StrCat(PatientName(tenant, patient), "/questionnaireResponses"),
+        patient);
+  if (start && end && *start >= *end) {
+    return InvalidField("end_time", "INVALID_TIME_RANGE",
+                        "end_time must be after start_time");
+  }
+  std::vector<sql::Row> rows;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        rows,
+        txn.Query("SELECT id, submit_us, score, band, session FROM "
+                  "followup_responses WHERE tenant = ? AND patient = ? "
+                  "AND instrument = ? AND has_score = 1 "
+                  "ORDER BY submit_us ASC, id ASC",
+                  {sql::Text(std::string(tenant)),
+                   sql::Text(std::string(patient)), sql::Text(instrument.id)}));
+    return absl::OkStatus();
+  }));
+  OutcomeSeries series;
+  if (rows.empty()) return series;
+  auto point_of = [&](const sql::Row& row) {
+    OutcomePointData p;
+    p.response = absl::StrCat(PatientName(tenant, patient),
+                              "/questionnaireResponses/", row.Str(0));
+    p.time = FromUs(row.Int(1));
+    p.score = static_cast<int>(row.Int(2));
+    p.band = row.Str(3);
+    p.session = row.Str(4);
+    return p;
+  };
+  // No session is known to this service yet (no completed infusions), so the
+  // baseline is the patient's first response.
+  OutcomePointData baseline = point_of(rows.front());
+  baseline.markers = ComputeMarkers(instrument, baseline.score, baseline.score);
+  std::vector<OutcomePointData> points;
+  for (const sql::Row& row : rows) {
+    OutcomePointData p = point_of(row);
+    if ((start && p.time < *start) || (end && p.time >= *end)) continue;
+    p.markers = ComputeMarkers(instrument, baseline.score, p.score);
+    points.push_back(std::move(p));
+  }
+  constexpr size_t kMaxPoints = 1000;
+  if (points.size() > kMaxPoints) {
+    points.erase(points.begin(), points.end() - kMaxPoints);
+  }
+  series.baseline = std::move(baseline);
+  series.points = std::move(points);
+  return series;
+}
+
+absl::StatusOr<Escalation> FollowUpManager::GetEscalation(
+    CallContext& call, absl::string_view tenant, absl::string_view patient,
+    absl::string_view id) {
+  Escalation out;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(out,
+                     LoadEscalation(txn, *deps_.sealer, tenant, patient, id));
+    return absl::OkStatus();
+  }));
+  Touch(call, tenant, out.Name(), patient);
+  return out;
+}
+
+absl::StatusOr<Page<Escalation>> FollowUpManager::ListEscalations(
+    CallContext& call, const EscalationFilter& f, int page_size,
+    absl::string_view page_token) {
+  Touch(call, f.tenant,
+        absl::StrCat(PatientName(f.tenant, f.patient), "/escalations"),
+        f.patient);
+  ASSIGN_OR_RETURN(int size, NormalizePageSize(page_size));
+  const std::string filter =
+      absl::StrCat("escalations|", f.tenant, "|", f.patient, "|", f.state, "|",
+                   f.level, "|", f.priority);
+  bool first = true;
+  ASSIGN_OR_RETURN(PageCursor cursor,
+                   DecodePageToken(page_token, filter, &first));
+  Page<Escalation> page;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    const bool all = f.patient == "-";
+    ASSIGN_OR_RETURN(
+        auto rows,
+        txn.Query(
+            absl::StrCat(
+                "SELECT ", kEscalationCols,
+                " FROM followup_escalations WHERE tenant = ?"
+                " AND (? = 1 OR patient = ?) AND (? = 0 OR state = ?)"
+                " AND (? = 0 OR level = ?) AND (? = 0 OR priority = ?)"
+                " AND (? = 1 OR create_us < ? OR (create_us = ? AND id < ?))"
+                " ORDER BY create_us DESC, id DESC LIMIT ?"),
+            {sql::Text(f.tenant), sql::Int(all ? 1 : 0), sql::Text(f.patient),
+             sql::Int(f.state), sql::Int(f.state), sql::Int(f.level),
+             sql::Int(f.level), sql::Int(f.priority), sql::Int(f.priority),
+             sql::Int(first ? 1 : 0), sql::Int(cursor.key),
+             sql::Int(cursor.key), sql::Text(cursor.tiebreak),
+             sql::Int(size + 1)}));
+    for (size_t i = 0; i < rows.size() && static_cast<int>(i) < size; ++i) {
+      ASSIGN_OR_RETURN(Escalation e,
+                       EscalationFromRow(txn, *deps_.sealer, rows[i]));
+      page.items.push_back(std::move(e));
+    }
+    if (static_cast<int>(rows.size()) > size) {
+      const Escalation& last = page.items.back();
+      page.next_page_token =
+          EncodePageToken({Us(last.create_time), last.id}, filter);
+    }
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+void FollowUpManager::AcknowledgeEscalation(CallContext& call,
+                                            std::string tenant,
+                                            std::string patient, std::string id,
+                                            std::string note,
+                                            Done<Escalation> done) {
+  Touch(call, tenant,
+        absl::StrCat(PatientName(tenant, patient), "/escalations/", id),
+        patient);
+  if (note.size() > static_cast<size_t>(kMaxNote) * 4 ||
+      static_cast<int>(std::count_if(note.begin(), note.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      })) > kMaxNote) {
+    return done(InvalidField("note", "NOTE_TOO_LONG",
+                             "note must be at most 2000 code points"));
+  }
+  sql::WriteValue<Escalation>(
+      *deps_.db,
+      [this, &call, tenant = std::move(tenant), patient = std::move(patient),
+       id = std::move(id),
+       note = std::move(note)](sql::Txn& txn) -> absl::StatusOr<Escalation> {
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(Escalation e, LoadEscalation(txn, *deps_.sealer,
+                                                      tenant, patient, id));
+        if (prior) {
+          RETURN_IF_ERROR(Audit(txn, call));
+          return e;
+        }
+        if (e.state == EscalationState::kAcknowledged) {
+          return FailedPrecondition(
+              "ESCALATION_ALREADY_ACKNOWLEDGED",
+              absl::StrCat("already acknowledged by ", e.acknowledged_by.name));
+        }
+        e.state = EscalationState::kAcknowledged;
+        e.acknowledge_time = e.update_time = call.now;
+        e.acknowledged_by = ActorOf(call.principal);
+        e.note = note;
+        std::string sealed;
+        if (!note.empty()) {
+          ASSIGN_OR_RETURN(
+              sealed, deps_.sealer->Seal(txn, tenant, note, NoteAd(e.Name())));
+        }
+        RETURN_IF_ERROR(
+            txn.Exec("UPDATE followup_escalations SET state = ?, ack_us = ?, "
+                     "ack_actor = ?, ack_role = ?, ack_peer = ?, note = ?, "
+                     "update_us = ? WHERE tenant = ? AND patient = ? AND "
+                     "id = ?",
+                     {sql::Int(static_cast<int>(e.state)),
+                      sql::Int(Us(call.now)), sql::Text(e.acknowledged_by.name),
+                      sql::Int(static_cast<int>(e.acknowledged_by.role)),
+                      sql::Text(e.acknowledged_by.peer),
+                      sql::Bytes(std::move(sealed)), sql::Int(Us(call.now)),
+                      sql::Text(tenant), sql::Text(patient), sql::Text(id)})
+                .status());
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, e.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        RETURN_IF_ERROR(
+            events::AppendEvent(
+                txn,
+                events::EventFor(
+                    call, events::EventType::kEscalationAcknowledged, e.Name()))
+                .status());
+        return e;
+      },
+      std::move(done));
+}
+
+absl::StatusOr<TenantSettings> FollowUpManager::GetSettings(
+    CallContext& call, absl::string_view tenant) {
+  Touch(call, tenant, absl::StrCat("tenants/", tenant, "/followUpSettings"),
+        "");
+  TenantSettings out;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(out, LoadSettings(txn, tenant));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
+                                     TenantSettings in,
+                                     std::vector<std::string> paths,
+                                     Done<TenantSettings> done) {
+  Touch(call, tenant, absl::StrCat("tenants/", tenant, "/followUpSettings"),
+        "");
+  if (paths.empty()) {
+    return done(InvalidField("update_mask", "INVALID_UPDATE_MASK",
+                             "update_mask must name at least one field"));
+  }
+  for (const std::string& p : paths) {
+    if (p != "escalation_ack_deadline" &&
+        p != "blood_pressure_systolic_threshold" &&
+        p != "blood_pressure_diastolic_threshold") {
+      return done(InvalidField(
+          "update_mask", "INVALID_UPDATE_MASK",
+          absl::StrCat("'", p,
+                       "' is not an updatable path of this server (rules, "
+                       "crisis_resources and urgent_message_read_timeout are "
+                       "not supported yet)")));
+    }
+  }
+  sql::WriteValue<TenantSettings>(
+      *deps_.db,
+      [this, &call, tenant = std::move(tenant), in, paths = std::move(paths)](
+          sql::Txn& txn) -> absl::StatusOr<TenantSettings> {
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(TenantSettings s, LoadSettings(txn, tenant));
+        if (prior) {
+          RETURN_IF_ERROR(Audit(txn, call));
+          return s;
+        }
+        for (const std::string& p : paths) {
+          if (p == "escalation_ack_deadline") {
+            s.escalation_ack_deadline = in.escalation_ack_deadline;
+          } else if (p == "blood_pressure_systolic_threshold") {
+            s.bp_systolic_threshold = in.bp_systolic_threshold;
+          } else {
+            s.bp_diastolic_threshold = in.bp_diastolic_threshold;
+          }
+        }
+        if (s.escalation_ack_deadline < absl::Minutes(1) ||
+            s.escalation_ack_deadline > absl::Hours(24)) {
+          return InvalidField("settings.escalation_ack_deadline",
+                              "OFFSET_OUT_OF_RANGE",
+                              "escalation_ack_deadline must be 1 min..24 h");
+        }
+        absl::Status t = ValidateSafetyThresholds(ThresholdsOf(s));
+        if (!t.ok()) {
+          return InvalidField(
+              "settings.blood_pressure_systolic_threshold",
+              kReasonThresholdOutOfRange,
+              "thresholds must be valid readings, diastolic below systolic");
+        }
+        s.update_time = call.now;
+        RETURN_IF_ERROR(
+            txn.Exec("INSERT INTO followup_settings (tenant, bp_systolic, "
+                     "bp_diastolic, ack_deadline_us, update_us) VALUES "
+                     "(?,?,?,?,?) ON CONFLICT (tenant) DO UPDATE SET "
+                     "bp_systolic = excluded.bp_systolic, bp_diastolic = "
+                     "excluded.bp_diastolic, ack_deadline_us = "
+                     "excluded.ack_deadline_us, update_us = excluded.update_us",
+                     {sql::Text(tenant), sql::Int(s.bp_systolic_threshold),
+                      sql::Int(s.bp_diastolic_threshold),
+                      sql::Int(
+                          absl::ToInt64Microseconds(s.escalation_ack_deadline)),
+                      sql::Int(Us(call.now))})
+                .status());
+        RETURN_IF_ERROR(RememberIdempotentResult(
+            txn, call, absl::StrCat("tenants/", tenant, "/followUpSettings")));
+        RETURN_IF_ERROR(Audit(txn, call));
+        return s;
+      },
+      std::move(done));
+}
+
+}  // namespace careseal::followup

@@ -1,0 +1,283 @@
+// The follow-up service's domain: questionnaire responses (validated and
+// scored by services/followup/instruments), outcome series, the safety
+// escalation queue and per-tenant settings, stored in SQL. Plain C++: no
+// gRPC, no protobuf (followup_grpc.* converts).
+//
+// SubmitResponse stores the response, raises its escalations, appends the
+// EHR events (FOLLOW_UP_SUBMITTED, ESCALATION_RAISED) and the call's audit
+// event in ONE group-commit transaction, so a patient at risk is escalated
+// in the very request that reported it.
+//
+// Thread-safety: thread-safe; writes run on the store's writer thread.
+#ifndef CARESEAL_SERVICES_FOLLOWUP_SERVICE_FOLLOWUP_MANAGER_H_
+#define CARESEAL_SERVICES_FOLLOWUP_SERVICE_FOLLOWUP_MANAGER_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/common/clock.h"
+#include "services/common/crypto/random.h"
+#include "services/common/identity.h"
+#include "services/common/platform/call.h"
+#include "services/common/platform/sealer.h"
+#include "services/common/sql/database.h"
+#include "services/followup/instruments/crisis_resources.h"
+#include "services/followup/instruments/registry.h"
+#include "services/followup/instruments/scoring.h"
+
+namespace careseal::followup {
+
+struct FollowUpActor {
+  std::string name;
+  Role role = Role::kSystem;
+  std::string peer;
+};
+
+// Values of careseal.v1.EscalationTrigger / Priority / State / Level.
+enum class EscalationTrigger : int {
+  kPhq9Item9 = 1,
+  kCssrsHighRisk = 2,
+  kCssrsModerateRisk = 3,
+  kBloodPressureHigh = 4,
+  kSideEffectSevere = 5,
+  kHomeSafeNotConfirmed = 6,
+};
+enum class EscalationPriority : int { kUrgent = 1, kRoutine = 2 };
+enum class EscalationState : int { kOpen = 1, kAcknowledged = 2 };
+enum class EscalationLevel : int { kPrimary = 1, kBackup = 2 };
+
+struct StoredResponse {
+  std::string tenant;
+  std::string patient;  // patient id
+  std::string id;
+  std::string instrument;  // instrument id, e.g. "phq-9"
+  int instrument_version = 0;
+  std::string check_in;  // resource name, or ""
+  std::string session;   // resource name, or ""
+  std::vector<AnswerValue> answers;
+  std::optional<int> score;
+  std::string band;
+  std::string band_display_name;
+  std::vector<ResponseFlag> flags;
+  std::vector<std::string> escalations;  // resource names
+  FollowUpActor submitted_by;
+  absl::Time submit_time;
+
+  std::string Name() const;
+};
+
+struct Escalation {
+  std::string tenant;
+  std::string patient;
+  std::string id;
+  EscalationTrigger trigger = EscalationTrigger::kPhq9Item9;
+  EscalationPriority priority = EscalationPriority::kUrgent;
+  std::string source;  // the questionnaire response
+  EscalationState state = EscalationState::kOpen;
+  EscalationLevel level = EscalationLevel::kPrimary;
+  absl::Time create_time;
+  std::optional<absl::Time> ack_deadline;  // urgent only
+  std::optional<absl::Time> reescalate_time;
+  std::optional<absl::Time> acknowledge_time;
+  FollowUpActor acknowledged_by;
+  std::string note;
+  absl::Time update_time;
+
+  std::string Name() const;
+};
+
+// Values of careseal.v1.CheckInState / CheckInKind.
+enum class CheckInState : int {
+  kScheduled = 1,
+  kSent = 2,
+  kCompleted = 3,
+  kExpired = 4,
+  kCancelled = 5,
+};
+enum class CheckInKind : int { kScheduled = 1, kAdHoc = 2 };
+
+struct CheckIn {
+  std::string tenant;
+  std::string patient;
+  std::string id;
+  CheckInKind kind = CheckInKind::kAdHoc;
+  std::string session;
+  std::string rule_id;
+  std::vector<std::string> instruments;  // instrument ids
+  CheckInState state = CheckInState::kSent;
+  absl::Time due_time;
+  std::optional<absl::Time> send_time;
+  absl::Time expire_time;
+  int reminders_sent = 0;
+  std::vector<std::string> responses;  // resource names
+  std::string message;                 // inbox message resource name
+  std::string note;
+  FollowUpActor created_by;
+  absl::Time create_time;
+
+  std::string Name() const;
+  // The state as seen at `now` (a sent check-in past expire_time is
+  // expired).
+  CheckInState StateAt(absl::Time now) const;
+};
+
+struct SendCheckInInput {
+  std::string tenant;
+  std::string patient;
+  std::vector<std::string> instruments;  // instrument ids
+  std::string session;                   // resource name or ""
+  std::string note;
+  std::optional<absl::Time> expire_time;
+};
+
+struct CheckInFilter {
+  std::string tenant;
+  std::string patient;  // "-" for all
+  int state = 0;        // 0: all
+  std::string session;  // "" for all
+};
+
+// Per-tenant settings this service applies (FollowUpSettings).
+struct TenantSettings {
+  int bp_systolic_threshold = 180;
+  int bp_diastolic_threshold = 120;
+  absl::Duration escalation_ack_deadline = absl::Minutes(15);
+  std::optional<absl::Time> update_time;
+};
+
+struct SubmitInput {
+  std::string tenant;
+  std::string patient;
+  std::string check_in;    // resource name or ""
+  std::string instrument;  // instrument id
+  int instrument_version = 0;
+  std::vector<AnswerValue> answers;
+};
+
+struct SubmitResult {
+  StoredResponse response;
+  std::vector<Escalation> escalations;
+  std::optional<CrisisResources> crisis_resources;
+};
+
+struct OutcomePointData {
+  std::string response;  // resource name
+  absl::Time time;
+  int score = 0;
+  std::string band;
+  std::string session;
+  OutcomeMarkers markers;
+};
+
+struct OutcomeSeries {
+  std::optional<OutcomePointData> baseline;
+  std::vector<OutcomePointData> points;
+};
+
+struct ResponseFilter {
+  std::string tenant;
+  std::string patient;     // "-" or "" for all
+  std::string instrument;  // id or ""
+  bool flagged_only = false;
+  std::optional<absl::Time> start_time;
+  std::optional<absl::Time> end_time;
+};
+
+struct EscalationFilter {
+  std::string tenant;
+  std::string patient;  // "-" for all
+  int state = 0;        // 0: all
+  int level = 0;
+  int priority = 0;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_page_token;
+};
+
+template <typename T>
+using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+
+struct FollowUpDeps {
+  sql::Database* db = nullptr;
+  const Clock* clock = nullptr;
+  crypto::RandomSource* random = nullptr;
+  Sealer* sealer = nullptr;
+  const InstrumentRegistry* instruments = nullptr;
+};
+
+class FollowUpManager {
+ public:
+  static absl::Status Migrate(sql::Database& db);
+  explicit FollowUpManager(FollowUpDeps deps) : deps_(deps) {}
+
+  const InstrumentRegistry& instruments() const { return *deps_.instruments; }
+
+  // Validates, scores, stores, escalates, emits events and audits in one
+  // transaction. Errors: see followup.proto SubmitResponse.
+  void SubmitResponse(CallContext& call, SubmitInput in,
+                      Done<SubmitResult> done);
+
+  absl::StatusOr<StoredResponse> GetResponse(CallContext& call,
+                                             absl::string_view tenant,
+                                             absl::string_view patient,
+                                             absl::string_view id);
+  absl::StatusOr<Page<StoredResponse>> ListResponses(
+      CallContext& call, const ResponseFilter& filter, int page_size,
+      absl::string_view page_token);
+  absl::StatusOr<OutcomeSeries> GetOutcomeSeries(
+      CallContext& call, absl::string_view tenant, absl::string_view patient,
+      const Instrument& instrument, std::optional<absl::Time> start,
+      std::optional<absl::Time> end);
+
+  absl::StatusOr<Escalation> GetEscalation(CallContext& call,
+                                           absl::string_view tenant,
+                                           absl::string_view patient,
+                                           absl::string_view id);
+  absl::StatusOr<Page<Escalation>> ListEscalations(
+      CallContext& call, const EscalationFilter& filter, int page_size,
+      absl::string_view page_token);
+  void AcknowledgeEscalation(CallContext& call, std::string tenant,
+                             std::string patient, std::string id,
+                             std::string note, Done<Escalation> done);
+
+  // Checks a SendCheckIn request before anything is delivered: instruments
+  // (1..5, known, no repeats), note length, expire_time (future, at most 14
+  // days; unset: 72 h) and the session's name.
+  absl::Status ValidateSendCheckIn(const CallContext& call,
+                                   SendCheckInInput& in) const;
+  // Stores a check-in delivered as inbox message `message` (sent now), with
+  // its audit event and FOLLOW_UP_SENT event. A retried request id returns
+  // the check-in it created.
+  void StoreSentCheckIn(CallContext& call, SendCheckInInput in,
+                        std::string message, Done<CheckIn> done);
+  absl::StatusOr<CheckIn> GetCheckIn(CallContext& call,
+                                     absl::string_view tenant,
+                                     absl::string_view patient,
+                                     absl::string_view id);
+  absl::StatusOr<Page<CheckIn>> ListCheckIns(CallContext& call,
+                                             const CheckInFilter& filter,
+                                             int page_size,
+                                             absl::string_view page_token);
+
+  absl::StatusOr<TenantSettings> GetSettings(CallContext& call,
+                                             absl::string_view tenant);
+  // Only the fields named in `paths` ("escalation_ack_deadline",
+  // "blood_pressure_systolic_threshold", "blood_pressure_diastolic_threshold").
+  void UpdateSettings(CallContext& call, std::string tenant,
+                      TenantSettings settings, std::vector<std::string> paths,
+                      Done<TenantSettings> done);
+
+ private:
+  FollowUpDeps deps_;
+};
+
+}  // namespace careseal::followup
+
+#endif  // CARESEAL_SERVICES_FOLLOWUP_SERVICE_FOLLOWUP_MANAGER_H_
