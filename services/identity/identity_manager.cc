@@ -1,0 +1,465 @@
+#include "services/identity/identity_manager.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "services/common/authn/jwt.h"
+#include "services/common/identity.h"
+#include "services/common/macros.h"
+#include "services/common/platform/audit_writer.h"
+#include "services/common/platform/idempotency.h"
+#include "services/common/platform/pagination.h"
+#include "services/common/platform/policy.h"
+#include "services/common/platform/text.h"
+#include "services/common/status.h"
+
+namespace careseal::identity {
+namespace {
+
+void Touch(CallContext& call, absl::string_view tenant,
+           absl::string_view resource) {
+  call.tenant = std::string(tenant);
+  call.resource = std::string(resource);
+}
+
+absl::Status Audit(sql::Txn& txn, CallContext& call) {
+  ASSIGN_OR_RETURN(call.audit_leaf_index,
+                   AppendAuditEvent(txn, call, absl::OkStatus()));
+  call.audited = true;
+  return absl::OkStatus();
+}
+
+absl::Status CheckTimeZone(absl::string_view field, const std::string& tz) {
+  absl::TimeZone zone;
+  if (tz.empty() || tz.size() > 64 || !absl::LoadTimeZone(tz, &zone)) {
+    return InvalidField(field, "INVALID_TIME_ZONE",
+                        absl::StrCat(field,
+                                     " must be an IANA time zone such as "
+                                     "America/Chicago"));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+void RunWrite(sql::Database& db,
+              absl::AnyInvocable<absl::StatusOr<T>(sql::Txn&)> fn,
+              Done<T> done) {
+  sql::WriteValue<T>(db, std::move(fn), std::move(done));
+}
+
+// The id part of a remembered resource name (the text after the last '/').
+std::string LastSegment(const std::string& name) {
+  return name.substr(name.rfind('/') + 1);
+}
+
+}  // namespace
+
+bool IsValidChosenId(absl::string_view id) {
+  return IsValidId(id) && id.size() >= 3 &&
+         absl::ascii_isalpha(static_cast<unsigned char>(id[0]));
+}
+
+absl::Status IdentityManager::Migrate(sql::Database& db) {
+  RETURN_IF_ERROR(db.Migrate("audit", AuditMigrations()));
+  RETURN_IF_ERROR(db.Migrate("idempotency", IdempotencyMigrations()));
+  return db.Migrate("identity", IdentityMigrations());
+}
+
+void IdentityManager::CreateTenant(CallContext& call, CreateTenantInput in,
+                                   Done<Tenant> done) {
+  absl::Status valid = absl::OkStatus();
+  if (!IsValidChosenId(in.tenant_id)) {
+    valid = InvalidField("tenant_id", "INVALID_ID",
+                         "tenant_id must be [a-z][a-z0-9-]{2,62}");
+  }
+  if (valid.ok()) {
+    valid = CheckSingleLine("tenant.display_name", in.display_name, 1,
+                            kMaxDisplayName);
+  }
+  if (valid.ok()) valid = CheckTimeZone("tenant.time_zone", in.time_zone);
+  if (!valid.ok()) return done(valid);
+  RunWrite<Tenant>(
+      *deps_.db,
+      [this, &call,
+       in = std::move(in)](sql::Txn& txn) -> absl::StatusOr<Tenant> {
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        if (prior) {
+          Touch(call, LastSegment(*prior), *prior);
+          ASSIGN_OR_RETURN(Tenant t,
+                           store_.GetTenant(txn, LastSegment(*prior)));
+          RETURN_IF_ERROR(Audit(txn, call));
+          return t;
+        }
+        Tenant t;
+        t.id = in.tenant_id;
+        t.display_name = in.display_name;
+        t.time_zone = in.time_zone;
+        t.state = TenantState::kActive;
+        t.create_time = t.update_time = call.now;
+        Touch(call, t.id, t.Name());
+        RETURN_IF_ERROR(store_.InsertTenant(txn, t));
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, t.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        return t;
+      },
+      std::move(done));
+}
+
+void IdentityManager::UpdateTenant(CallContext& call, UpdateTenantInput in,
+                                   Done<Tenant> done) {
+  absl::Status valid = absl::OkStatus();
+  if (!in.display_name && !in.time_zone && !in.state) {
+    valid = InvalidField("update_mask", "INVALID_UPDATE_MASK",
+                         "update_mask needs at least one of display_name, "
+                         "time_zone, state");
+  }
+  if (valid.ok() && in.display_name) {
+    valid = CheckSingleLine("tenant.display_name", *in.display_name, 1,
+                            kMaxDisplayName);
+  }
+  if (valid.ok() && in.time_zone) {
+    valid = CheckTimeZone("tenant.time_zone", *in.time_zone);
+  }
+  if (valid.ok() && in.state &&
+      *in.state != static_cast<int>(TenantState::kActive) &&
+      *in.state != static_cast<int>(TenantState::kSuspended)) {
+    valid = InvalidField("tenant.state", "INVALID_STATE",
+                         "tenant.state must be ACTIVE or SUSPENDED");
+  }
+  if (!valid.ok()) return done(valid);
+  RunWrite<Tenant>(
+      *deps_.db,
+      [this, &call,
+       in = std::move(in)](sql::Txn& txn) -> absl::StatusOr<Tenant> {
+        Touch(call, in.tenant_id, absl::StrCat("tenants/", in.tenant_id));
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(Tenant t, store_.GetTenant(txn, in.tenant_id));
+        if (!prior) {
+          if (in.display_name) t.display_name = *in.display_name;
+          if (in.time_zone) t.time_zone = *in.time_zone;
+          if (in.state) t.state = static_cast<TenantState>(*in.state);
+          t.update_time = call.now;
+          RETURN_IF_ERROR(store_.UpdateTenant(txn, t));
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, t.Name()));
+        }
+        RETURN_IF_ERROR(Audit(txn, call));
+        return t;
+      },
+      std::move(done));
+}
+
+absl::StatusOr<Tenant> IdentityManager::GetTenant(CallContext& call,
+                                                  absl::string_view tenant_id) {
+  Touch(call, tenant_id, absl::StrCat("tenants/", tenant_id));
+  absl::StatusOr<Tenant> out = ResourceNotFound();
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) {
+    out = store_.GetTenant(txn, tenant_id);
+    return out.status();
+  }));
+  return out;
+}
+
+absl::StatusOr<Page<Tenant>> IdentityManager::ListTenants(
+    CallContext& call, int page_size, absl::string_view page_token) {
+  Touch(call, "", "tenants");
+  ASSIGN_OR_RETURN(int limit, NormalizePageSize(page_size));
+  bool first = false;
+  ASSIGN_OR_RETURN(PageCursor after,
+                   DecodePageToken(page_token, "tenants", &first));
+  Page<Tenant> page;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        page.items,
+        store_.ListTenants(txn, first ? "" : after.tiebreak, limit + 1));
+    return absl::OkStatus();
+  }));
+  if (static_cast<int>(page.items.size()) > limit) {
+    page.items.resize(limit);
+    page.next_page_token =
+        EncodePageToken({0, page.items.back().id}, "tenants");
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<std::string>> IdentityManager::ValidateIssuer(
+    const RegisterIssuerInput& in) {
+  if (!in.issuer_id.empty() && !IsValidChosenId(in.issuer_id)) {
+    return InvalidField("issuer_id", "INVALID_ID",
+                        "issuer_id must be [a-z][a-z0-9-]{2,62}");
+  }
+  RETURN_IF_ERROR(CheckSingleLine("issuer.display_name", in.display_name, 0,
+                                  kMaxDisplayName));
+  if (in.issuer_uri.empty() || in.issuer_uri.size() > kMaxIssuerUriBytes) {
+    return InvalidField("issuer.issuer_uri", "INVALID_ISSUER_URI",
+                        "issuer.issuer_uri must be 1..512 bytes");
+  }
+  RETURN_IF_ERROR(CheckSingleLine("issuer.issuer_uri", in.issuer_uri, 1,
+                                  kMaxIssuerUriBytes));
+  if (in.kind != static_cast<int>(IssuerKind::kEhr) &&
+      in.kind != static_cast<int>(IssuerKind::kPortal)) {
+    return InvalidField("issuer.kind", "INVALID_ISSUER_KIND",
+                        "issuer.kind must be EHR or PORTAL");
+  }
+  if (in.peer_identities.empty() ||
+      in.peer_identities.size() > kMaxPeerIdentities) {
+    return InvalidField("issuer.peer_identities", "INVALID_PEER_IDENTITY",
+                        "issuer.peer_identities needs 1..20 peer URIs");
+  }
+  for (const std::string& uri : in.peer_identities) {
+    absl::StatusOr<PeerIdentity> peer = PeerIdentity::Parse(uri);
+    // An EHR issuer speaks for the tenant's clinicians through the tenant's
+    // own EHR peers; a portal issuer only through the portal.
+    const bool fits =
+        peer.ok() && (in.kind == static_cast<int>(IssuerKind::kEhr)
+                          ? peer->kind == PeerIdentity::Kind::kEhr &&
+                                peer->tenant == in.tenant
+                          : peer->kind == PeerIdentity::Kind::kPortal);
+    if (!fits) {
+      return InvalidField(
+          "issuer.peer_identities", "INVALID_PEER_IDENTITY",
+          in.kind == static_cast<int>(IssuerKind::kEhr)
+              ? "an EHR issuer's peers must be EHR identities of its tenant"
+              : "a portal issuer's peer must be the portal identity");
+    }
+  }
+  if (in.jwks_json.size() > authn::kMaxJwksBytes) {
+    return InvalidField("issuer.jwks_json", "INVALID_JWKS",
+                        "issuer.jwks_json is larger than 64 KiB");
+  }
+  absl::StatusOr<authn::Jwks> jwks = authn::Jwks::Parse(in.jwks_json);
+  if (!jwks.ok()) {
+    const bool private_key =
+        ErrorReason(jwks.status()) == authn::kReasonJwksContainsPrivateKey;
+    return InvalidField("issuer.jwks_json",
+                        private_key ? "PRIVATE_KEY_IN_JWKS" : "INVALID_JWKS",
+                        jwks.status().message());
+  }
+  if (jwks->size() > kMaxIssuerKeys) {
+    return InvalidField("issuer.jwks_json", "INVALID_JWKS",
+                        "issuer.jwks_json holds more than 10 keys");
+  }
+  return jwks->KeyIds();
+}
+
+void IdentityManager::RegisterIssuer(CallContext& call, RegisterIssuerInput in,
+                                     Done<Issuer> done) {
+  absl::StatusOr<std::vector<std::string>> key_ids = ValidateIssuer(in);
+  if (!key_ids.ok()) return done(key_ids.status());
+  if (in.issuer_id.empty()) in.issuer_id = crypto::NewOpaqueId(*deps_.random);
+  RunWrite<Issuer>(
+      *deps_.db,
+      [this, &call, in = std::move(in),
+       key_ids = *std::move(key_ids)](sql::Txn& txn) -> absl::StatusOr<Issuer> {
+        Touch(call, in.tenant, absl::StrCat("tenants/", in.tenant));
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        if (prior) {
+          Touch(call, in.tenant, *prior);
+          ASSIGN_OR_RETURN(
+              Issuer i, store_.GetIssuer(txn, in.tenant, LastSegment(*prior)));
+          RETURN_IF_ERROR(Audit(txn, call));
+          return i;
+        }
+        // The tenant must exist (NOT_FOUND like any absent resource).
+        RETURN_IF_ERROR(store_.GetTenant(txn, in.tenant).status());
+        Issuer i;
+        i.tenant = in.tenant;
+        i.id = in.issuer_id;
+        i.display_name = in.display_name;
+        i.issuer_uri = in.issuer_uri;
+        i.kind = static_cast<IssuerKind>(in.kind);
+        i.peer_identities = in.peer_identities;
+        i.jwks_json = in.jwks_json;
+        i.key_ids = key_ids;
+        i.state = IssuerState::kActive;
+        i.create_time = i.update_time = call.now;
+        Touch(call, in.tenant, i.Name());
+        RETURN_IF_ERROR(store_.InsertIssuer(txn, i));
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, i.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        return i;
+      },
+      std::move(done));
+}
+
+void IdentityManager::RevokeIssuer(CallContext& call, std::string tenant,
+                                   std::string issuer_id, Done<Issuer> done) {
+  RunWrite<Issuer>(
+      *deps_.db,
+      [this, &call, tenant = std::move(tenant),
+       issuer_id =
+           std::move(issuer_id)](sql::Txn& txn) -> absl::StatusOr<Issuer> {
+        Touch(call, tenant,
+              absl::StrCat("tenants/", tenant, "/issuers/", issuer_id));
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(Issuer i, store_.GetIssuer(txn, tenant, issuer_id));
+        if (!prior) {
+          if (i.state == IssuerState::kRevoked) {
+            return FailedPrecondition("ISSUER_REVOKED",
+                                      "the issuer is already revoked");
+          }
+          i.state = IssuerState::kRevoked;
+          i.update_time = call.now;
+          i.revoke_time = call.now;
+          RETURN_IF_ERROR(store_.UpdateIssuer(txn, i));
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, i.Name()));
+        }
+        RETURN_IF_ERROR(Audit(txn, call));
+        return i;
+      },
+      std::move(done));
+}
+
+absl::StatusOr<Issuer> IdentityManager::GetIssuer(CallContext& call,
+                                                  absl::string_view tenant,
+                                                  absl::string_view issuer_id) {
+  Touch(call, tenant, absl::StrCat("tenants/", tenant, "/issuers/", issuer_id));
+  absl::StatusOr<Issuer> out = ResourceNotFound();
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) {
+    out = store_.GetIssuer(txn, tenant, issuer_id);
+    return out.status();
+  }));
+  return out;
+}
+
+absl::StatusOr<Page<Issuer>> IdentityManager::ListIssuers(
+    CallContext& call, absl::string_view tenant, int page_size,
+    absl::string_view page_token) {
+  Touch(call, tenant, absl::StrCat("tenants/", tenant, "/issuers"));
+  ASSIGN_OR_RETURN(int limit, NormalizePageSize(page_size));
+  const std::string filter = absl::StrCat("issuers|", tenant);
+  bool first = false;
+  ASSIGN_OR_RETURN(PageCursor after,
+                   DecodePageToken(page_token, filter, &first));
+  Page<Issuer> page;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    RETURN_IF_ERROR(store_.GetTenant(txn, tenant).status());
+    ASSIGN_OR_RETURN(
+        page.items, store_.ListIssuers(txn, tenant, first ? "" : after.tiebreak,
+                                       limit + 1));
+    return absl::OkStatus();
+  }));
+  if (static_cast<int>(page.items.size()) > limit) {
+    page.items.resize(limit);
+    page.next_page_token = EncodePageToken({0, page.items.back().id}, filter);
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<int>> IdentityManager::ValidateClinician(
+    const CreateClinicianInput& in) {
+  if (!in.clinician_id.empty() && !IsValidChosenId(in.clinician_id)) {
+    return InvalidField("clinician_id", "INVALID_ID",
+                        "clinician_id must be [a-z][a-z0-9-]{2,62}");
+  }
+  RETURN_IF_ERROR(CheckSingleLine("clinician.display_name", in.display_name, 1,
+                                  kMaxDisplayName));
+  RETURN_IF_ERROR(CheckSingleLine("clinician.subject", in.subject, 1, 256));
+  if (in.subject.size() > 256) {
+    return InvalidField("clinician.subject", "FIELD_TOO_LONG",
+                        "clinician.subject is at most 256 bytes");
+  }
+  std::vector<int> roles = in.roles;
+  if (roles.empty()) roles = {kRoleClinician};
+  for (int r : roles) {
+    if (r != kRoleClinician && r != kRoleAuditor) {
+      return InvalidField("clinician.roles", "INVALID_ROLE",
+                          "clinician.roles may hold only ROLE_CLINICIAN and "
+                          "ROLE_AUDITOR");
+    }
+  }
+  std::sort(roles.begin(), roles.end());
+  roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
+  return roles;
+}
+
+void IdentityManager::CreateClinician(CallContext& call,
+                                      CreateClinicianInput in,
+                                      Done<Clinician> done) {
+  absl::StatusOr<std::vector<int>> roles = ValidateClinician(in);
+  if (!roles.ok()) return done(roles.status());
+  if (in.clinician_id.empty()) {
+    in.clinician_id = crypto::NewOpaqueId(*deps_.random);
+  }
+  RunWrite<Clinician>(
+      *deps_.db,
+      [this, &call, in = std::move(in),
+       roles = *std::move(roles)](sql::Txn& txn) -> absl::StatusOr<Clinician> {
+        Touch(call, in.tenant, absl::StrCat("tenants/", in.tenant));
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        if (prior) {
+          Touch(call, in.tenant, *prior);
+          ASSIGN_OR_RETURN(
+              Clinician c,
+              store_.GetClinician(txn, in.tenant, LastSegment(*prior)));
+          RETURN_IF_ERROR(Audit(txn, call));
+          return c;
+        }
+        RETURN_IF_ERROR(store_.GetTenant(txn, in.tenant).status());
+        ASSIGN_OR_RETURN(Issuer issuer,
+                         store_.GetIssuer(txn, in.tenant, in.issuer_id));
+        if (issuer.kind != IssuerKind::kEhr ||
+            issuer.state != IssuerState::kActive) {
+          return ResourceNotFound();
+        }
+        Clinician c;
+        c.tenant = in.tenant;
+        c.id = in.clinician_id;
+        c.display_name = in.display_name;
+        c.issuer_id = in.issuer_id;
+        c.subject = in.subject;
+        c.roles = roles;
+        c.care_team = in.care_team;
+        c.on_call = in.on_call;
+        c.state = PrincipalState::kActive;
+        c.create_time = c.update_time = call.now;
+        Touch(call, in.tenant, c.Name());
+        RETURN_IF_ERROR(store_.InsertClinician(txn, c));
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, c.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        return c;
+      },
+      std::move(done));
+}
+
+absl::StatusOr<Clinician> IdentityManager::GetClinician(
+    CallContext& call, absl::string_view tenant,
+    absl::string_view clinician_id) {
+  Touch(call, tenant,
+        absl::StrCat("tenants/", tenant, "/clinicians/", clinician_id));
+  absl::StatusOr<Clinician> out = ResourceNotFound();
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) {
+    out = store_.GetClinician(txn, tenant, clinician_id);
+    return out.status();
+  }));
+  return out;
+}
+
+absl::StatusOr<Page<Clinician>> IdentityManager::ListClinicians(
+    CallContext& call, absl::string_view tenant, bool care_team_only,
+    bool on_call_only, int page_size, absl::string_view page_token) {
+  Touch(call, tenant, absl::StrCat("tenants/", tenant, "/clinicians"));
+  ASSIGN_OR_RETURN(int limit, NormalizePageSize(page_size));
+  const std::string filter =
+      absl::StrCat("clinicians|", tenant, "|", care_team_only ? 1 : 0, "|",
+                   on_call_only ? 1 : 0);
+  bool first = false;
+  ASSIGN_OR_RETURN(PageCursor after,
+                   DecodePageToken(page_token, filter, &first));
+  Page<Clinician> page;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    RETURN_IF_ERROR(store_.GetTenant(txn, tenant).status());
+    ASSIGN_OR_RETURN(page.items, store_.ListClinicians(
+                                     txn, tenant, care_team_only, on_call_only,
+                                     first ? "" : after.tiebreak, limit + 1));
+    return absl::OkStatus();
+  }));
+  if (static_cast<int>(page.items.size()) > limit) {
+    page.items.resize(limit);
+    page.next_page_token = EncodePageToken({0, page.items.back().id}, filter);
+  }
+  return page;
+}
+
+}  // namespace careseal::identity

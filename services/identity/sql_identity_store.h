@@ -1,0 +1,56 @@
+// SQL storage of identity records over sql::Txn (portable SQL).
+#ifndef CARESEAL_SERVICES_IDENTITY_SQL_IDENTITY_STORE_H_
+#define CARESEAL_SERVICES_IDENTITY_SQL_IDENTITY_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/common/sql/database.h"
+#include "services/identity/identity_model.h"
+
+namespace careseal::identity {
+
+const std::vector<sql::Migration>& IdentityMigrations();
+
+class SqlIdentityStore {
+ public:
+  // ALREADY_EXISTS (TENANT_ID_TAKEN) if the id is taken.
+  absl::Status InsertTenant(sql::Txn& txn, const Tenant& t);
+  absl::Status UpdateTenant(sql::Txn& txn, const Tenant& t);
+  // NOT_FOUND (RESOURCE_NOT_FOUND) if absent.
+  absl::StatusOr<Tenant> GetTenant(sql::Txn& txn, absl::string_view id);
+  // Tenants with id > after, by id, at most `limit`.
+  absl::StatusOr<std::vector<Tenant>> ListTenants(sql::Txn& txn,
+                                                  absl::string_view after,
+                                                  int limit);
+
+  // ALREADY_EXISTS (ISSUER_ALREADY_REGISTERED) if the tenant already has the
+  // id or the issuer_uri.
+  absl::Status InsertIssuer(sql::Txn& txn, const Issuer& i);
+  absl::Status UpdateIssuer(sql::Txn& txn, const Issuer& i);
+  absl::StatusOr<Issuer> GetIssuer(sql::Txn& txn, absl::string_view tenant,
+                                   absl::string_view id);
+  absl::StatusOr<std::vector<Issuer>> ListIssuers(sql::Txn& txn,
+                                                  absl::string_view tenant,
+                                                  absl::string_view after,
+                                                  int limit);
+
+  // ALREADY_EXISTS (CLINICIAN_ID_TAKEN or SUBJECT_TAKEN).
+  absl::Status InsertClinician(sql::Txn& txn, const Clinician& c);
+  absl::StatusOr<Clinician> GetClinician(sql::Txn& txn,
+                                         absl::string_view tenant,
+                                         absl::string_view id);
+  // NOT_FOUND (RESOURCE_NOT_FOUND) if no clinician has this subject.
+  absl::StatusOr<Clinician> FindClinicianBySubject(sql::Txn& txn,
+                                                   absl::string_view tenant,
+                                                   absl::string_view issuer_id,
+                                                   absl::string_view subject);
+  absl::StatusOr<std::vector<Clinician>> ListClinicians(
+      sql::Txn& txn, absl::string_view tenant, bool care_team_only,
+      bool on_call_only, absl::string_view after, int limit);
+};
+
+}  // namespace careseal::identity
+
+#endif  // CARESEAL_SERVICES_IDENTITY_SQL_IDENTITY_STORE_H_
