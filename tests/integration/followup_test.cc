@@ -577,12 +577,7 @@ TEST_F(FollowUpTest, OutcomeSeriesHasResponseAndRemissionMarkers) {
   EXPECT_EQ(ErrorReason(unscored.status()), "INSTRUMENT_NOT_SCORED");
 }
 
-// DISABLED: SendCheckIn's delivery through MessagingService over
-// env.internal is refused with UNAUTHENTICATED (NO_PEER_IDENTITY): the
-// server's in-process channel calls are not recognised as in-process by
-// RunUnary's IsInProcess() in this build, so they never become
-// Role::kSystem. To be enabled once that is fixed.
-TEST_F(FollowUpTest, DISABLED_AdHocCheckInLandsInTheInboxAndIsAnswered) {
+TEST_F(FollowUpTest, AdHocCheckInLandsInTheInboxAndIsAnswered) {
   v1::SendCheckInRequest send;
   send.set_parent(kPatient);
   send.add_instruments("instruments/phq-9");
@@ -657,6 +652,21 @@ TEST_F(FollowUpTest, DISABLED_AdHocCheckInLandsInTheInboxAndIsAnswered) {
   auto far = clinician_.SendCheckIn(bad);
   EXPECT_EQ(ErrorReason(far.status()), "EXPIRE_TIME_OUT_OF_RANGE");
   EXPECT_EQ(Events(v1::EVENT_TYPE_FOLLOWUP_SENT).size(), 2u);
+}
+
+// Only ServerHost's in-process channel acts as CareSeal itself: a network
+// peer sending the in-process header (with any value) stays what its
+// certificate says, so the EHR still may not send messages.
+TEST_F(FollowUpTest, TheInProcessHeaderFromTheNetworkGrantsNothing) {
+  auto stub = v1::MessagingService::NewStub(server_.ChannelFor(kEhrA));
+  for (const std::string& value : {std::string(64, '0'), std::string("")}) {
+    grpc::ClientContext context;
+    context.AddMetadata("careseal-in-process", value);
+    v1::SendMessageRequest request;
+    v1::SendMessageResponse response;
+    EXPECT_EQ(stub->SendMessage(&context, request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
 }
 
 }  // namespace

@@ -4,6 +4,11 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/auth_metadata_processor.h>
+#include <grpcpp/support/client_interceptor.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <cstdlib>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -49,7 +54,60 @@ class PeerIdentityProcessor final : public grpc::AuthMetadataProcessor {
   }
 };
 
+constexpr char kInProcessHeader[] = "careseal-in-process";
+
+// The process's in-process secret, hex; made once from the OS CSPRNG.
+const std::string& InProcessSecret() {
+  static const std::string* secret = [] {
+    unsigned char bytes[32];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) std::abort();
+    static const char kHex[] = "0123456789abcdef";
+    auto* out = new std::string;
+    for (unsigned char b : bytes) {
+      out->push_back(kHex[b >> 4]);
+      out->push_back(kHex[b & 15]);
+    }
+    return out;
+  }();
+  return *secret;
+}
+
+// Adds the in-process secret to every call of the in-process channel.
+class InProcessMarker final : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace(kInProcessHeader,
+                                                 InProcessSecret());
+    }
+    methods->Proceed();
+  }
+};
+
+class InProcessMarkerFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* /*info*/) override {
+    return new InProcessMarker;
+  }
+};
+
 }  // namespace
+
+bool IsInProcessCall(const grpc::ServerContextBase& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth != nullptr && auth->IsPeerAuthenticated()) return false;
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(kInProcessHeader);
+  if (it == metadata.end()) return false;
+  const std::string& secret = InProcessSecret();
+  return it->second.size() == secret.size() &&
+         CRYPTO_memcmp(it->second.data(), secret.data(), secret.size()) == 0;
+}
 
 bool IsLoopbackAddress(absl::string_view address) {
   absl::string_view host = address;
@@ -153,7 +211,12 @@ void ServerHost::Shutdown(absl::Duration grace) {
 std::shared_ptr<grpc::Channel> ServerHost::InProcessChannel() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
-  return server_->InProcessChannel(args);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<InProcessMarkerFactory>());
+  return server_->experimental().InProcessChannelWithInterceptors(
+      args, std::move(interceptors));
 }
 
 void ServerHost::Wait() {

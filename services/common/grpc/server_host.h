@@ -56,6 +56,13 @@ class ServiceModule {
   virtual std::vector<grpc::Service*> GrpcServices() = 0;
 };
 
+// True for a call that came through ServerHost::InProcessChannel: it has no
+// authenticated TLS peer and carries this process's in-process secret (256
+// random bits made at start-up, compared in constant time). gRPC reports no
+// usable peer address for in-process calls, so the secret is what tells them
+// from a plaintext network call (--insecure_for_local_dev).
+bool IsInProcessCall(const grpc::ServerContextBase& context);
+
 class ServerHost {
  public:
   static absl::StatusOr<std::unique_ptr<ServerHost>> Start(
@@ -66,6 +73,7 @@ class ServerHost {
   // A channel into this server that never leaves the process, for one
   // service calling another through its contract. Calls on it act as
   // CareSeal itself (Role::kSystem); nothing outside the process can open one.
+  // Each call carries the process's in-process secret (see IsInProcessCall).
   std::shared_ptr<grpc::Channel> InProcessChannel();
   // Marks every service NOT_SERVING, stops accepting calls and waits up to
   // `grace` for in-flight calls to finish before cancelling them.

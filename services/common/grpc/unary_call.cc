@@ -133,12 +133,6 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   std::atomic<bool> completed_{false};
 };
 
-bool IsInProcess(const grpc::CallbackServerContext& context) {
-  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  return (auth == nullptr || !auth->IsPeerAuthenticated()) &&
-         absl::StartsWith(context.peer(), "inproc");
-}
-
 absl::string_view BearerToken(const grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
@@ -200,7 +194,7 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
   };
 
   absl::StatusOr<PeerIdentity> peer = PeerOf(*context);
-  if (!peer.ok() && IsInProcess(*context)) {
+  if (!peer.ok() && IsInProcessCall(*context)) {
     // A call from another service of this process through its in-process
     // channel (ServerHost::InProcessChannel): CareSeal itself.
     peer = PeerIdentity{PeerIdentity::Kind::kService, "", "internal", "inproc"};

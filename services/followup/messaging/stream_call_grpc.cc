@@ -11,12 +11,6 @@ namespace {
 
 // As in unary_call.cc: a call through the process's in-process channel is
 // CareSeal itself; a bearer token is "Bearer <token>".
-bool IsInProcess(const grpc::CallbackServerContext& context) {
-  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  return (auth == nullptr || !auth->IsPeerAuthenticated()) &&
-         absl::StartsWith(context.peer(), "inproc");
-}
-
 absl::string_view BearerToken(const grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
@@ -52,7 +46,7 @@ absl::Status BeginStreamCall(grpc::CallbackServerContext* context,
   call.now = edge.clock->Now();
   call.correlation_id = crypto::HexEncode(edge.random->Bytes(12));
   absl::StatusOr<PeerIdentity> peer = PeerOf(*context);
-  if (!peer.ok() && IsInProcess(*context)) {
+  if (!peer.ok() && IsInProcessCall(*context)) {
     peer = PeerIdentity{PeerIdentity::Kind::kService, "", "internal", "inproc"};
   }
   if (!peer.ok()) return peer.status();
