@@ -169,12 +169,14 @@ class ExportReactor final
  private:
   absl::Status Start(grpc::CallbackServerContext& context,
                      const v1::ExportAuditLogRequest& req) {
+    call_.unauthenticated = true;  // until the authenticator accepts it
     ASSIGN_OR_RETURN(PeerIdentity peer, PeerOf(context));
     call_.principal.peer = peer.uri;
     call_.principal.actor = peer.uri;
     ASSIGN_OR_RETURN(call_.principal,
                      edge_.authenticator->Authenticate(
                          peer, BearerToken(context), call_.now));
+    call_.unauthenticated = false;
     if (!edge_.policy->Allows(call_.method, call_.principal.role)) {
       return PermissionDenied(
           "ROLE_NOT_ALLOWED",

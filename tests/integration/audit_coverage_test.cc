@@ -2,9 +2,10 @@
 // Each method the server hosts (found through health, not a hand-kept list)
 // is called by every peer identity with an empty request through a generic
 // stub: most calls are denied (wrong role) or refused (missing fields), a
-// few succeed. Afterwards the audit log must hold exactly one event per
-// attempt, with the method as its action and the very code the caller got
-// as its outcome: events == attempts, denied ones included.
+// few succeed; one peer's certificate names no CareSeal identity, so all its
+// calls are refused before any handler. Afterwards the audit log must hold
+// exactly one event per attempt, with the method as its action and the very
+// code the caller got as its outcome: events == attempts, denied ones included.
 #include <grpcpp/generic/generic_stub.h>
 
 #include <cstdio>
@@ -34,6 +35,9 @@ constexpr const char* kPeers[] = {
     "spiffe://careseal.local/tenant/clinic-a/auditor/aud-a",
     "spiffe://careseal.local/admin",
     "spiffe://careseal.local/portal",
+    // Issued by the trusted CA but naming no CareSeal identity: refused at
+    // the TLS identity check, before any handler, and audited all the same.
+    "spiffe://careseal.local/tenant/clinic-a/nurse/n-1",
 };
 
 constexpr const char* kServices[] = {
@@ -110,6 +114,11 @@ TEST(AuditCoverageTest, EveryAttemptOfEveryRpcIsOneEventWithItsOutcome) {
     }
   }
 
+  // A refused peer's event is queued on the store's single writer before
+  // the refusal reaches the caller; a write queued now completes after it.
+  ASSERT_TRUE(server.env()
+                  .db->WriteAndWait([](sql::Txn&) { return absl::OkStatus(); })
+                  .ok());
   Tally added = StoredEvents(server);
   for (const auto& [key, count] : before) added[key] -= count;
   int events = 0, mismatches = 0;
@@ -137,6 +146,25 @@ TEST(AuditCoverageTest, EveryAttemptOfEveryRpcIsOneEventWithItsOutcome) {
       total, services.size(), std::size(kPeers), events, mismatches);
   EXPECT_EQ(events, total);
   EXPECT_EQ(mismatches, 0);
+
+  // The refused peer's events: in the deployment log, as "unauthenticated",
+  // naming the certificate's identity, one per attempt.
+  const std::string refused = kPeers[std::size(kPeers) - 1];
+  int64_t refused_events = -1;
+  ASSERT_TRUE(server.env()
+                  .db
+                  ->Read([&](sql::Txn& txn) {
+                    auto rows = txn.Query(
+                        "SELECT COUNT(*) FROM audit_events WHERE tenant = '_' "
+                        "AND role = 'unauthenticated' AND actor = ? "
+                        "AND outcome = 'UNAUTHENTICATED'",
+                        {sql::Text(refused)});
+                    if (!rows.ok()) return rows.status();
+                    refused_events = (*rows)[0].Int(0);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(refused_events, total / static_cast<int>(std::size(kPeers)));
 }
 
 }  // namespace

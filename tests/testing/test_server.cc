@@ -64,6 +64,7 @@ void TestServer::Start() {
   config.tls = ServerTls{ca_.cert_pem(), server.cert_pem, server.key_pem};
   // A restart listens on the same port, so existing channels reconnect.
   config.listen_address = "127.0.0.1:" + std::to_string(port_);
+  config.on_refused_peer = AuditRefusedPeers(env_.edge());
   host_ = Must(ServerHost::Start(config, raw), "server");
   port_ = host_->port();
   internal_.Set(host_->InProcessChannel());

@@ -40,18 +40,60 @@ absl::StatusOr<PeerIdentity> IdentityOf(const grpc::AuthContext& context) {
   return PeerIdentity::Parse(spiffe[0]);
 }
 
+// What the certificate says about itself, for the audit event of a refused
+// call: its URI SANs, else its common name; at most 512 bytes.
+std::string DescribePeer(const grpc::AuthContext& context) {
+  std::string out;
+  for (const auto& uri :
+       context.FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+    if (!out.empty()) out += ",";
+    out.append(uri.data(), uri.size());
+  }
+  if (out.empty()) {
+    for (const auto& cn :
+         context.FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+      out = absl::StrCat("CN=", absl::string_view(cn.data(), cn.size()));
+      break;
+    }
+  }
+  if (out.size() > 512) out.resize(512);
+  return out;
+}
+
 // Runs for every call on the server (before any handler, health checks and
-// reflection included) and refuses unknown identities with UNAUTHENTICATED.
+// reflection included) and refuses unknown identities with UNAUTHENTICATED,
+// reporting each refusal.
 class PeerIdentityProcessor final : public grpc::AuthMetadataProcessor {
  public:
+  explicit PeerIdentityProcessor(std::function<void(RefusedPeer)> on_refused)
+      : on_refused_(std::move(on_refused)) {}
+
   bool IsBlocking() const override { return false; }
 
-  grpc::Status Process(const InputMetadata& /*auth_metadata*/,
+  grpc::Status Process(const InputMetadata& auth_metadata,
                        grpc::AuthContext* context,
                        OutputMetadata* /*consumed_auth_metadata*/,
                        OutputMetadata* /*response_metadata*/) override {
-    return ToGrpcStatus(IdentityOf(*context).status());
+    absl::Status status = IdentityOf(*context).status();
+    if (!status.ok() && on_refused_) {
+      RefusedPeer refused;
+      auto path = auth_metadata.find(":path");
+      if (path != auth_metadata.end()) {
+        absl::string_view method(path->second.data(), path->second.size());
+        absl::ConsumePrefix(&method, "/");
+        refused.method = std::string(method.substr(0, 256));
+      } else {
+        refused.method = "unknown";
+      }
+      refused.peer = DescribePeer(*context);
+      refused.status = status;
+      on_refused_(std::move(refused));
+    }
+    return ToGrpcStatus(status);
   }
+
+ private:
+  const std::function<void(RefusedPeer)> on_refused_;
 };
 
 constexpr char kInProcessHeader[] = "careseal-in-process";
@@ -149,7 +191,7 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
         {config.tls.key_pem, config.tls.cert_pem});
     credentials = grpc::SslServerCredentials(options);
     credentials->SetAuthMetadataProcessor(
-        std::make_shared<PeerIdentityProcessor>());
+        std::make_shared<PeerIdentityProcessor>(config.on_refused_peer));
   }
 
   grpc::EnableDefaultHealthCheckService(true);

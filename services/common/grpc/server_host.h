@@ -2,18 +2,21 @@
 // the server accepts only TLS connections whose client certificate verifies
 // against the configured CA, takes the peer identity from the certificate's
 // URI SAN (see services/common/identity.h), and refuses unknown identities
-// with UNAUTHENTICATED before any handler runs. It also serves gRPC health
+// with UNAUTHENTICATED before any handler runs (reporting each refusal to
+// ServerConfig::on_refused_peer). It also serves gRPC health
 // checking (per service) and server reflection, and applies explicit limits.
 #ifndef CARESEAL_SERVICES_COMMON_GRPC_SERVER_HOST_H_
 #define CARESEAL_SERVICES_COMMON_GRPC_SERVER_HOST_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "services/common/identity.h"
@@ -37,6 +40,14 @@ struct ServerLimits {
   int max_connection_idle_ms = 30 * 60'000;
 };
 
+// A call refused before any handler because its client certificate, though
+// issued by the trusted CA, names no CareSeal identity.
+struct RefusedPeer {
+  std::string method;   // "careseal.v1.ConsentService/GetConsent"
+  std::string peer;     // the certificate's URI SANs (or CN), truncated
+  absl::Status status;  // UNAUTHENTICATED, as the caller got it
+};
+
 struct ServerConfig {
   std::string listen_address = "127.0.0.1:0";
   ServerTls tls;
@@ -44,6 +55,9 @@ struct ServerConfig {
   // machine: Start() refuses it on any non-loopback address.
   bool insecure_for_local_dev = false;
   ServerLimits limits;
+  // Called for every refused call, on a gRPC thread: must not block (the
+  // server audits them: AuditRefusedPeers in unary_call.h).
+  std::function<void(RefusedPeer)> on_refused_peer;
 };
 
 // A service implementation that the host serves. Implementations own their

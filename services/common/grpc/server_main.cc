@@ -143,6 +143,7 @@ int RunServerMain(int argc, char** argv, const std::string& program,
   std::vector<ServiceModule*> raw;
   for (auto& m : *modules) raw.push_back(m.get());
 
+  config.on_refused_peer = AuditRefusedPeers(env.edge());
   auto host = ServerHost::Start(config, raw);
   if (!host.ok()) return Fail(program, host.status());
   internal.Set((*host)->InProcessChannel());

@@ -180,6 +180,23 @@ absl::StatusOr<Principal> PeerOnlyAuthenticator::Authenticate(
   return PrincipalForPeer(peer);
 }
 
+std::function<void(RefusedPeer)> AuditRefusedPeers(const Edge& edge) {
+  return [edge](RefusedPeer refused) {
+    CallContext call;
+    call.method = std::move(refused.method);
+    call.now = edge.clock->Now();
+    call.correlation_id = crypto::HexEncode(edge.random->Bytes(12));
+    call.principal.peer = refused.peer;
+    call.principal.actor = std::move(refused.peer);
+    call.unauthenticated = true;
+    absl::StatusOr<PreparedAuditEvent> event =
+        PrepareAuditEvent(call, refused.status);
+    if (!event.ok()) return;
+    // The caller is refused whatever happens to its event.
+    AuditBatcher::For(edge.db).Append(*std::move(event), [](absl::Status) {});
+  };
+}
+
 grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
                                    const Edge& edge, const char* method,
                                    const google::protobuf::Message& request,
@@ -200,11 +217,13 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
     peer = PeerIdentity{PeerIdentity::Kind::kService, "", "internal", "inproc"};
   }
   if (!peer.ok()) {
+    call.unauthenticated = true;
     finish(peer.status());
     return reactor;
   }
   call.principal.peer = peer->uri;
   call.principal.actor = peer->uri;
+  call.unauthenticated = true;  // until the authenticator accepts it
   absl::StatusOr<Principal> principal =
       edge.authenticator->Authenticate(*peer, BearerToken(*context), call.now);
   if (!principal.ok()) {
@@ -212,6 +231,7 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
     return reactor;
   }
   call.principal = *std::move(principal);
+  call.unauthenticated = false;
   if (!edge.policy->Allows(method, call.principal.role)) {
     finish(PermissionDenied(
         "ROLE_NOT_ALLOWED",

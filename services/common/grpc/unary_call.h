@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "services/common/clock.h"
 #include "services/common/crypto/random.h"
+#include "services/common/grpc/server_host.h"
 #include "services/common/platform/call.h"
 #include "services/common/platform/policy.h"
 #include "services/common/sql/database.h"
@@ -89,6 +90,13 @@ using Finisher = std::function<void(absl::Status)>;
 // after calling `finish` or arranging for it to be called.
 using UnaryBody =
     absl::AnyInvocable<absl::Status(CallContext& call, const Finisher& finish)>;
+
+// The ServerConfig::on_refused_peer of a server with this edge: each call
+// refused at the TLS identity check becomes an audit event in the
+// deployment log (tenant "_"), role "unauthenticated", through the same
+// group commit as every other call. Never blocks; an event that cannot be
+// stored is lost only if the store itself is failing.
+std::function<void(RefusedPeer)> AuditRefusedPeers(const Edge& edge);
 
 grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
                                    const Edge& edge, const char* method,

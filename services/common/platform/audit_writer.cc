@@ -37,6 +37,11 @@ std::string AuditTenantOf(const CallContext& call) {
   return kNoTenantLog;
 }
 
+std::string AuditRoleOf(const CallContext& call) {
+  if (call.unauthenticated) return "unauthenticated";
+  return std::string(RoleName(call.principal.role));
+}
+
 absl::StatusOr<std::string> AuditLeaf(const CallContext& call,
                                       const absl::Status& outcome) {
   Json leaf = {
@@ -44,7 +49,7 @@ absl::StatusOr<std::string> AuditLeaf(const CallContext& call,
       {"tenant", AuditTenantOf(call)},
       {"time", Rfc3339(call.now)},
       {"actor", call.principal.actor},
-      {"role", std::string(RoleName(call.principal.role))},
+      {"role", AuditRoleOf(call)},
       {"peer", call.principal.peer},
       {"action", call.method},
       {"resource", call.resource},
@@ -111,7 +116,7 @@ absl::StatusOr<PreparedAuditEvent> PrepareAuditEvent(
   e.tenant = AuditTenantOf(call);
   e.time_us = ToMicros(call.now);
   e.actor = call.principal.actor;
-  e.role = std::string(RoleName(call.principal.role));
+  e.role = AuditRoleOf(call);
   e.action = call.method;
   e.resource = call.resource;
   e.patient = call.patient;

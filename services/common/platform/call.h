@@ -30,6 +30,10 @@ struct CallContext {
   std::string resource;  // resource name
   std::string patient;   // tenants/{t}/patients/{p}, if about a patient
 
+  // The caller could not be authenticated (refused peer certificate, bad
+  // token): its audit event records the role "unauthenticated".
+  bool unauthenticated = false;
+
   // Set by domain code that appended the call's audit event inside its own
   // transaction (the edge then does not append another).
   bool audited = false;

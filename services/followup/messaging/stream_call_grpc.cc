@@ -49,13 +49,18 @@ absl::Status BeginStreamCall(grpc::CallbackServerContext* context,
   if (!peer.ok() && IsInProcessCall(*context)) {
     peer = PeerIdentity{PeerIdentity::Kind::kService, "", "internal", "inproc"};
   }
-  if (!peer.ok()) return peer.status();
+  if (!peer.ok()) {
+    call.unauthenticated = true;
+    return peer.status();
+  }
   call.principal.peer = peer->uri;
   call.principal.actor = peer->uri;
+  call.unauthenticated = true;  // until the authenticator accepts it
   absl::StatusOr<Principal> principal =
       edge.authenticator->Authenticate(*peer, BearerToken(*context), call.now);
   if (!principal.ok()) return principal.status();
   call.principal = *std::move(principal);
+  call.unauthenticated = false;
   if (!edge.policy->Allows(method, call.principal.role)) {
     return PermissionDenied(
         "ROLE_NOT_ALLOWED",
