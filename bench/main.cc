@@ -39,7 +39,9 @@
 #include "services/common/grpc/server_main.h"
 
 ABSL_FLAG(std::string, scenario, "all",
-          "echo, check-consent, sign-consent, a comma-separated list of "
+          "echo, check-consent, sign-consent, send-message, "
+          "submit-followup, clinic-day (60% check-consent, 20% send-message, "
+          "10% submit-followup, 10% sign-consent), a comma-separated list of "
           "these, or all; echo always runs first as the ceiling");
 ABSL_FLAG(double, seconds, 10, "measured seconds per scenario");
 ABSL_FLAG(double, warmup_seconds, 2, "unmeasured seconds before each window");
@@ -77,7 +79,9 @@ namespace {
 
 constexpr char kEhrUri[] =
     "spiffe://careseal.local/tenant/demo-clinic/ehr/demo-ehr";
-constexpr const char* kScenarios[] = {"echo", "check-consent", "sign-consent"};
+constexpr const char* kScenarios[] = {
+    "echo",         "check-consent",   "sign-consent",
+    "send-message", "submit-followup", "clinic-day"};
 
 double ClientCpuSeconds() {
   rusage usage{};
@@ -241,6 +245,12 @@ void WriteSeeded(const std::string& dir, int64_t n) {
 struct Connected {
   std::vector<std::shared_ptr<grpc::Channel>> ehr;
   std::vector<std::shared_ptr<grpc::Channel>> portal;
+  std::vector<std::shared_ptr<grpc::Channel>> clinician;
+  void Clear() {
+    ehr.clear();
+    portal.clear();
+    clinician.clear();
+  }
 };
 
 absl::StatusOr<Connected> ConnectAll(const ServerUnderTest& server,
@@ -248,16 +258,21 @@ absl::StatusOr<Connected> ConnectAll(const ServerUnderTest& server,
                                      const std::string& name_override) {
   auto ehr_id = LoadIdentity(certs, "ehr-demo");
   auto portal_id = LoadIdentity(certs, "portal");
+  auto clinician_id = LoadIdentity(certs, "clinician-demo");
   if (!ehr_id.ok()) return ehr_id.status();
   if (!portal_id.ok()) return portal_id.status();
+  if (!clinician_id.ok()) return clinician_id.status();
   const int n = absl::GetFlag(FLAGS_channels);
   Connected c;
   auto ehr = Connect(server.target(), *ehr_id, n, name_override);
   if (!ehr.ok()) return ehr.status();
   auto portal = Connect(server.target(), *portal_id, n, name_override);
   if (!portal.ok()) return portal.status();
+  auto clinician = Connect(server.target(), *clinician_id, n, name_override);
+  if (!clinician.ok()) return clinician.status();
   c.ehr = *std::move(ehr);
   c.portal = *std::move(portal);
+  c.clinician = *std::move(clinician);
   return c;
 }
 
@@ -291,7 +306,10 @@ int Run(const std::string& self) {
     return std::find(wanted.begin(), wanted.end(), s) != wanted.end();
   };
   const int64_t consents = absl::GetFlag(FLAGS_consents);
-  if (wants("check-consent") && consents <= 0) {
+  // Scenarios that read among the seeded patients.
+  const bool needs_seed =
+      wants("check-consent") || wants("clinic-day") || wants("submit-followup");
+  if (needs_seed && consents <= 0) {
     return Fail(absl::InvalidArgumentError("--consents must be positive"));
   }
 
@@ -352,14 +370,13 @@ int Run(const std::string& self) {
   if (!document.ok()) return Fail(document.status());
 
   // check-consent reads among `consents` signed consents.
-  if (wants("check-consent") && local) {
+  if (needs_seed && local) {
     const int64_t seeded = ReadSeeded(state_dir);
     if (seeded < consents) {
       std::fprintf(stderr, "seeding consents %lld..%lld through the store\n",
                    static_cast<long long>(seeded),
                    static_cast<long long>(consents));
-      connected->ehr.clear();
-      connected->portal.clear();
+      connected->Clear();
       server->reset();  // the store is seeded with no server running
       if (absl::Status s =
               SeedSignedConsents(*files, kEhrUri, seeded, consents, 10000);
@@ -372,7 +389,7 @@ int Run(const std::string& self) {
       connected = ConnectAll(**server, certs, name_override);
       if (!connected.ok()) return Fail(connected.status());
     }
-  } else if (wants("check-consent")) {
+  } else if (needs_seed) {
     // A remote server is seeded through the API (request, then sign), once.
     client::ConsentClient probe(connected->ehr[0]);
     careseal::v1::CheckConsentRequest check;
@@ -398,6 +415,30 @@ int Run(const std::string& self) {
   std::printf("server: %s\n", s.description().c_str());
   std::vector<Measurement> results;
   std::optional<double> echo_rate;
+  const double run_seconds =
+      absl::GetFlag(FLAGS_seconds) + absl::GetFlag(FLAGS_warmup_seconds);
+  // Pending consents for sign-consent (all its calls) or clinic-day (its
+  // share), requested through the API before the window.
+  auto make_pool =
+      [&](int64_t per_second) -> absl::StatusOr<std::unique_ptr<SignPool>> {
+    int64_t size = absl::GetFlag(FLAGS_sign_pool);
+    if (size <= 0) size = static_cast<int64_t>(per_second * run_seconds);
+    std::fprintf(stderr, "requesting %lld pending consents to sign ...\n",
+                 static_cast<long long>(size));
+    double rate = 0;
+    auto made = SignPool::Request(
+        connected->ehr, *document,
+        absl::StrCat("s", client::NewRequestId().substr(0, 8), "-"), size,
+        absl::GetFlag(FLAGS_inflight), &rate);
+    if (made.ok()) {
+      std::printf("(set-up: %lld RequestConsent calls at %.0f calls/s)\n",
+                  static_cast<long long>(size), rate);
+    }
+    return made;
+  };
+  auto make_threads = [&]() {
+    return CreateThreads(connected->clinician[0], 64);
+  };
   for (const std::string& name : wanted) {
     std::unique_ptr<CallSource> source;
     std::unique_ptr<SignPool> pool;
@@ -406,24 +447,34 @@ int Run(const std::string& self) {
     } else if (name == "check-consent") {
       source = MakeCheckSource(connected->ehr, consents);
     } else if (name == "sign-consent") {
-      int64_t size = absl::GetFlag(FLAGS_sign_pool);
-      if (size <= 0) {
-        size =
-            static_cast<int64_t>(7000 * (absl::GetFlag(FLAGS_seconds) +
-                                         absl::GetFlag(FLAGS_warmup_seconds)));
-      }
-      std::fprintf(stderr, "requesting %lld pending consents to sign ...\n",
-                   static_cast<long long>(size));
-      double rate = 0;
-      auto made = SignPool::Request(
-          connected->ehr, *document,
-          absl::StrCat("s", client::NewRequestId().substr(0, 8), "-"), size,
-          absl::GetFlag(FLAGS_inflight), &rate);
+      auto made = make_pool(7000);
       if (!made.ok()) return Fail(made.status());
-      std::printf("(set-up: %lld RequestConsent calls at %.0f calls/s)\n",
-                  static_cast<long long>(size), rate);
       pool = *std::move(made);
       source = pool->MakeSignSource(connected->portal);
+    } else if (name == "send-message") {
+      auto threads = make_threads();
+      if (!threads.ok()) return Fail(threads.status());
+      source = MakeSendMessageSource(connected->clinician, *std::move(threads));
+    } else if (name == "submit-followup") {
+      auto version = Phq9Version(connected->clinician[0]);
+      if (!version.ok()) return Fail(version.status());
+      source = MakeSubmitSource(connected->clinician, consents, *version);
+    } else if (name == "clinic-day") {
+      auto made = make_pool(1000);
+      if (!made.ok()) return Fail(made.status());
+      pool = *std::move(made);
+      auto threads = make_threads();
+      if (!threads.ok()) return Fail(threads.status());
+      auto version = Phq9Version(connected->clinician[0]);
+      if (!version.ok()) return Fail(version.status());
+      std::vector<std::pair<int, std::unique_ptr<CallSource>>> mix;
+      mix.emplace_back(60, MakeCheckSource(connected->ehr, consents));
+      mix.emplace_back(
+          20, MakeSendMessageSource(connected->clinician, *std::move(threads)));
+      mix.emplace_back(
+          10, MakeSubmitSource(connected->clinician, consents, *version));
+      mix.emplace_back(10, pool->MakeSignSource(connected->portal));
+      source = MakeMixedSource(std::move(mix));
     }
     Measurement m = Measure(name, *source, s);
     Report(m, s);
@@ -447,8 +498,7 @@ int Run(const std::string& self) {
         m.scenario.c_str(), rate, m.load.PercentileMs(0.50),
         m.load.PercentileMs(0.99), ratio.c_str());
   }
-  connected->ehr.clear();
-  connected->portal.clear();
+  connected->Clear();
   server->reset();
   return 0;
 }

@@ -10,6 +10,8 @@
 #include "careseal/bench/v1/echo.grpc.pb.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/consent_client.h"
+#include "clients/cpp/followup_client.h"
+#include "clients/cpp/messaging_client.h"
 
 namespace careseal::bench {
 namespace {
@@ -253,7 +255,172 @@ class SignSource final : public CallSource {
   std::atomic<size_t> next_{0};
 };
 
+class SendMessageSource final : public CallSource {
+ public:
+  SendMessageSource(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                    std::vector<std::string> threads)
+      : stubs_(Stubs<careseal::v1::MessagingService>(channels)),
+        threads_(std::move(threads)) {}
+
+  bool Start(int slot, Completion done) override {
+    struct Call {
+      grpc::ClientContext context;
+      careseal::v1::SendMessageRequest request;
+      careseal::v1::SendMessageResponse response;
+    };
+    auto* call = new Call;
+    call->context.set_deadline(Deadline());
+    uint64_t seed = next_.fetch_add(1);
+    call->request.set_parent(threads_[NextRandom(seed) % threads_.size()]);
+    call->request.set_text(
+        "Reminder: please arrive 15 minutes early for your infusion and "
+        "bring the name and phone number of the person driving you home.");
+    call->request.set_priority(careseal::v1::MESSAGE_PRIORITY_ROUTINE);
+    call->request.set_request_id(client::NewRequestId());
+    stubs_[slot % stubs_.size()]->async()->SendMessage(
+        &call->context, &call->request, &call->response,
+        [call, done = std::move(done)](grpc::Status status) {
+          std::unique_ptr<Call> owned(call);
+          if (status.ok() && call->response.message().name().empty()) {
+            status = grpc::Status(grpc::StatusCode::UNKNOWN,
+                                  "a sent message came back without a name");
+          }
+          done(status);
+        });
+    return true;
+  }
+
+ private:
+  std::vector<std::unique_ptr<careseal::v1::MessagingService::Stub>> stubs_;
+  const std::vector<std::string> threads_;
+  std::atomic<uint64_t> next_{0};
+};
+
+class SubmitSource final : public CallSource {
+ public:
+  SubmitSource(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+               int64_t patients, int32_t version)
+      : stubs_(Stubs<careseal::v1::FollowUpService>(channels)),
+        patients_(patients),
+        version_(version) {}
+
+  bool Start(int slot, Completion done) override {
+    struct Call {
+      grpc::ClientContext context;
+      careseal::v1::SubmitResponseRequest request;
+      careseal::v1::SubmitResponseResponse response;
+    };
+    auto* call = new Call;
+    call->context.set_deadline(Deadline());
+    uint64_t seed = next_.fetch_add(1);
+    uint64_t r = NextRandom(seed);
+    call->request.set_parent(
+        absl::StrCat("tenants/", kTenant, "/patients/",
+                     SeededPatient(static_cast<int64_t>(r % patients_))));
+    call->request.set_instrument("instruments/phq-9");
+    call->request.set_instrument_version(version_);
+    for (int item = 1; item <= 9; ++item) {
+      auto* a = call->request.add_answers();
+      a->set_item_id(absl::StrCat("phq9_", item));
+      r = NextRandom(r);
+      a->set_int_value(item == 9 ? 0 : static_cast<int32_t>(r % 4));
+    }
+    call->request.set_request_id(client::NewRequestId());
+    stubs_[slot % stubs_.size()]->async()->SubmitResponse(
+        &call->context, &call->request, &call->response,
+        [call, done = std::move(done)](grpc::Status status) {
+          std::unique_ptr<Call> owned(call);
+          if (status.ok() && call->response.response().name().empty()) {
+            status = grpc::Status(grpc::StatusCode::UNKNOWN,
+                                  "a submitted response came back unnamed");
+          }
+          done(status);
+        });
+    return true;
+  }
+
+ private:
+  std::vector<std::unique_ptr<careseal::v1::FollowUpService::Stub>> stubs_;
+  const int64_t patients_;
+  const int32_t version_;
+  std::atomic<uint64_t> next_{0};
+};
+
+class MixedSource final : public CallSource {
+ public:
+  explicit MixedSource(
+      std::vector<std::pair<int, std::unique_ptr<CallSource>>> weighted)
+      : sources_(std::move(weighted)) {
+    for (const auto& [weight, source] : sources_) total_ += weight;
+  }
+
+  bool Start(int slot, Completion done) override {
+    uint64_t seed = next_.fetch_add(1);
+    int pick = total_ > 0 ? static_cast<int>(NextRandom(seed) % total_) : 0;
+    size_t first = 0;
+    while (first + 1 < sources_.size() && pick >= sources_[first].first) {
+      pick -= sources_[first].first;
+      ++first;
+    }
+    for (size_t k = 0; k < sources_.size(); ++k) {
+      CallSource& source = *sources_[(first + k) % sources_.size()].second;
+      if (source.Start(slot, done)) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::vector<std::pair<int, std::unique_ptr<CallSource>>> sources_;
+  int total_ = 0;
+  std::atomic<uint64_t> next_{0};
+};
+
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> CreateThreads(
+    const std::shared_ptr<grpc::Channel>& clinician, int count) {
+  client::MessagingClient messaging(clinician);
+  std::vector<std::string> threads;
+  for (int i = 0; i < count; ++i) {
+    careseal::v1::CreateThreadRequest create;
+    create.set_parent(absl::StrCat("tenants/", kTenant, "/patients/m-", i));
+    create.mutable_thread()->set_subject("Your infusion series");
+    create.mutable_thread()->set_category(
+        careseal::v1::THREAD_CATEGORY_INSTRUCTIONS);
+    create.set_request_id(client::NewRequestId());
+    auto created = messaging.CreateThread(create);
+    if (!created.ok()) return created.status();
+    threads.push_back(created->thread().name());
+  }
+  return threads;
+}
+
+std::unique_ptr<CallSource> MakeSendMessageSource(
+    const std::vector<std::shared_ptr<grpc::Channel>>& clinician,
+    std::vector<std::string> threads) {
+  return std::make_unique<SendMessageSource>(clinician, std::move(threads));
+}
+
+absl::StatusOr<int32_t> Phq9Version(
+    const std::shared_ptr<grpc::Channel>& channel) {
+  client::FollowUpClient followup(channel);
+  careseal::v1::GetInstrumentRequest get;
+  get.set_name("instruments/phq-9");
+  auto got = followup.GetInstrument(get);
+  if (!got.ok()) return got.status();
+  return got->instrument().version();
+}
+
+std::unique_ptr<CallSource> MakeSubmitSource(
+    const std::vector<std::shared_ptr<grpc::Channel>>& clinician,
+    int64_t patients, int32_t phq9_version) {
+  return std::make_unique<SubmitSource>(clinician, patients, phq9_version);
+}
+
+std::unique_ptr<CallSource> MakeMixedSource(
+    std::vector<std::pair<int, std::unique_ptr<CallSource>>> weighted) {
+  return std::make_unique<MixedSource>(std::move(weighted));
+}
 
 absl::StatusOr<Identity> LoadIdentity(const std::string& dir,
                                       const std::string& name) {

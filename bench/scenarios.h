@@ -4,6 +4,11 @@
 //   check-consent  ConsentService.CheckConsent for a random seeded patient
 //   sign-consent   ConsentService.SignConsent of a pending consent, each call
 //                  with its own request_id (durable + signed + audited)
+//   send-message   MessagingService.SendMessage by a clinician into one of
+//                  the bench's threads (durable + sealed + audited + event)
+//   submit-followup FollowUpService.SubmitResponse of a PHQ-9 entered by a
+//                  clinician (validated, scored, durable, audited)
+//   clinic-day     a mix of the above in one closed loop (see MakeMixedSource)
 #ifndef CARESEAL_BENCH_SCENARIOS_H_
 #define CARESEAL_BENCH_SCENARIOS_H_
 
@@ -11,11 +16,14 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "bench/load.h"
 #include "careseal/v1/consent.grpc.pb.h"
+#include "careseal/v1/followup.grpc.pb.h"
+#include "careseal/v1/messaging.grpc.pb.h"
 
 namespace careseal::bench {
 
@@ -88,6 +96,32 @@ class SignPool {
  private:
   std::vector<careseal::v1::SignConsentRequest> requests_;
 };
+
+// Creates `count` threads, one per patient "m-<i>", through the clinician
+// channel; returns their names.
+absl::StatusOr<std::vector<std::string>> CreateThreads(
+    const std::shared_ptr<grpc::Channel>& clinician, int count);
+// Sends a routine message into a random one of `threads`, each call with its
+// own request_id; an answer without a message name counts as an error.
+std::unique_ptr<CallSource> MakeSendMessageSource(
+    const std::vector<std::shared_ptr<grpc::Channel>>& clinician,
+    std::vector<std::string> threads);
+
+// The current version of instruments/phq-9.
+absl::StatusOr<int32_t> Phq9Version(
+    const std::shared_ptr<grpc::Channel>& channel);
+// Submits a PHQ-9 for a random one of the first `patients` seeded patients
+// (items 1-8 vary, item 9 is 0: no escalation), each with its own
+// request_id; an answer without a score counts as an error.
+std::unique_ptr<CallSource> MakeSubmitSource(
+    const std::vector<std::shared_ptr<grpc::Channel>>& clinician,
+    int64_t patients, int32_t phq9_version);
+
+// One closed loop over several sources: each call goes to a source chosen
+// at random by weight; a source that runs dry passes its share to the next
+// one that still has calls.
+std::unique_ptr<CallSource> MakeMixedSource(
+    std::vector<std::pair<int, std::unique_ptr<CallSource>>> weighted);
 
 }  // namespace careseal::bench
 

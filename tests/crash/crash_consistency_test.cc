@@ -2,8 +2,9 @@
 //
 // The real careseal-server binary (development PKI from
 // certs-example/gen-certs.sh, a master key from /dev/urandom) runs under
-// 64-in-flight load of SignConsent and RequestConsent calls through the public
-// C++ client, each call with a request_id fixed for its whole life. At a
+// 64-in-flight load of SignConsent, RequestConsent and SendMessage calls
+// through the public C++ client, each call with a request_id fixed for its
+// whole life. At a
 // random moment the server is SIGKILLed; it is restarted over the same
 // database and every call that was not acknowledged is retried with the same
 // request_id. After at least ten such rounds a last round without a crash
@@ -12,8 +13,9 @@
 //     answered (no retry created a second one);
 //   * every acknowledged SignConsent's consent is ACTIVE with exactly the
 //     receipt that was acknowledged, byte for byte, and that receipt verifies
-//     offline against the key published by ListSigningKeys.
-// (Messaging is not in this build; when it is, SendMessage joins the load.)
+//     offline against the key published by ListSigningKeys;
+//   * every acknowledged SendMessage is in its thread exactly once, under the
+//     name that was acknowledged, with its text (no retry sent it twice).
 //
 // No assertion depends on speed: the crash moments are random, and the test
 // only counts how much work each round acknowledged. Set CARESEAL_CRASH_SEED
@@ -46,6 +48,7 @@
 #include "absl/synchronization/mutex.h"
 #include "clients/cpp/client.h"
 #include "clients/cpp/consent_client.h"
+#include "clients/cpp/messaging_client.h"
 #include "clients/cpp/receipt.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
@@ -56,6 +59,7 @@ namespace {
 namespace v1 = ::careseal::v1;
 using client::CallOptions;
 using client::ConsentClient;
+using client::MessagingClient;
 
 constexpr char kTenant[] = "demo-clinic";  // the tenant of gen-certs' EHR
 constexpr char kProcedure[] = "ketamine-iv-induction";
@@ -63,6 +67,8 @@ constexpr int kInflight = 64;
 constexpr int kKillRounds = 12;  // at least ten, as the issue asks
 constexpr int kSignOps = 1500;
 constexpr int kRequestOps = 3000;
+constexpr int kMessageOps = 1500;
+constexpr int kThreads = 30;
 
 // careseal-server as a child process.
 class ServerProcess {
@@ -141,8 +147,11 @@ class ServerProcess {
 // is acknowledged.
 struct Op {
   bool is_sign = false;
+  bool is_message = false;
   v1::RequestConsentRequest request;
   v1::SignConsentRequest sign;
+  v1::SendMessageRequest message;
+  std::string message_name;  // the message the answer named
   // Set once acknowledged (the server answered OK).
   bool acked = false;
   int acked_in_round = -1;
@@ -185,7 +194,8 @@ class CrashConsistencyTest : public ::testing::Test {
                 static_cast<unsigned long long>(seed_));
   }
 
-  ConsentClient ClientAs(const ServerProcess& server, const std::string& who) {
+  std::shared_ptr<grpc::Channel> ChannelAs(const ServerProcess& server,
+                                           const std::string& who) {
     client::ChannelOptions options;
     options.target = absl::StrCat("localhost:", server.port());
     options.ca_file = files_.certs + "/ca.crt";
@@ -193,7 +203,11 @@ class CrashConsistencyTest : public ::testing::Test {
     options.key_file = absl::StrCat(files_.certs, "/", who, ".key");
     auto channel = client::MakeChannel(options);
     EXPECT_TRUE(channel.ok()) << channel.status();
-    return ConsentClient(*channel);
+    return channel.ok() ? *channel : nullptr;
+  }
+
+  ConsentClient ClientAs(const ServerProcess& server, const std::string& who) {
+    return ConsentClient(ChannelAs(server, who));
   }
 
   static CallOptions Once() {
@@ -274,6 +288,27 @@ class CrashConsistencyTest : public ::testing::Test {
       r.set_procedure_code(kProcedure);
       r.set_request_id(client::NewRequestId());
     }
+
+    // Messages from the clinic's clinician into threads of their own.
+    MessagingClient clinician(ChannelAs(server, "clinician-demo"));
+    for (int t = 0; t < kThreads; ++t) {
+      v1::CreateThreadRequest create;
+      create.set_parent(absl::StrCat("tenants/", kTenant, "/patients/m-", t));
+      create.mutable_thread()->set_subject("Your infusion series");
+      create.mutable_thread()->set_category(v1::THREAD_CATEGORY_INSTRUCTIONS);
+      auto thread = clinician.CreateThread(create);
+      ASSERT_TRUE(thread.ok()) << thread.status();
+      threads_.push_back(thread->thread().name());
+    }
+    ops_.resize(kSignOps + kRequestOps + kMessageOps);
+    for (int i = 0; i < kMessageOps; ++i) {
+      Op& op = ops_[kSignOps + kRequestOps + i];
+      op.is_message = true;
+      op.message.set_parent(threads_[i % kThreads]);
+      op.message.set_text(absl::StrCat("Crash-test message ", i));
+      op.message.set_priority(v1::MESSAGE_PRIORITY_ROUTINE);
+      op.message.set_request_id(client::NewRequestId());
+    }
   }
 
   // Runs every unacknowledged operation, kInflight at a time, in a random
@@ -289,6 +324,7 @@ class CrashConsistencyTest : public ::testing::Test {
     std::shuffle(order.begin(), order.end(), rng);
     ConsentClient ehr = ClientAs(server, "ehr-demo");
     ConsentClient portal = ClientAs(server, "portal");
+    MessagingClient clinician(ChannelAs(server, "clinician-demo"));
     std::atomic<size_t> next{0};
     std::atomic<bool> stop{false};
     std::atomic<int> acked{0};
@@ -301,7 +337,11 @@ class CrashConsistencyTest : public ::testing::Test {
           Op& op = ops_[order[k]];  // only this thread touches op this round
           ++op.attempts;
           absl::Status status;
-          if (op.is_sign) {
+          if (op.is_message) {
+            auto r = clinician.SendMessage(op.message, Once());
+            status = r.status();
+            if (r.ok()) op.message_name = r->message().name();
+          } else if (op.is_sign) {
             auto r = portal.SignConsent(op.sign, Once());
             status = r.status();
             if (r.ok()) {
@@ -319,9 +359,9 @@ class CrashConsistencyTest : public ::testing::Test {
             ++acked;
           } else if (!kill_after || !MeansServerGone(status.code())) {
             absl::MutexLock lock(&mu_);
-            unexpected_.push_back(absl::StrCat(
-                op.is_sign ? op.sign.name() : op.request.parent(), ": ",
-                status.ToString(), " [", client::ErrorReason(status), "]"));
+            unexpected_.push_back(
+                absl::StrCat(Describe(op), ": ", status.ToString(), " [",
+                             client::ErrorReason(status), "]"));
           }
         }
       });
@@ -335,8 +375,14 @@ class CrashConsistencyTest : public ::testing::Test {
     return acked.load();
   }
 
+  static std::string Describe(const Op& op) {
+    if (op.is_message) return op.message.text();
+    return op.is_sign ? op.sign.name() : op.request.parent();
+  }
+
   testing::TempDir dir_;
   ServerProcess::Files files_;
+  std::vector<std::string> threads_;
   uint64_t seed_ = 0;
   std::vector<Op> ops_;
   absl::Mutex mu_;
@@ -375,9 +421,7 @@ TEST_F(CrashConsistencyTest, AcknowledgedWritesSurviveSigkill) {
   }
   int retried = 0;
   for (const Op& op : ops_) {
-    ASSERT_TRUE(op.acked) << "never acknowledged: "
-                          << (op.is_sign ? op.sign.name()
-                                         : op.request.parent());
+    ASSERT_TRUE(op.acked) << "never acknowledged: " << Describe(op);
     retried += op.attempts > 1 ? 1 : 0;
   }
   std::printf("%d of %zu operations needed more than one attempt\n", retried,
@@ -406,7 +450,34 @@ TEST_F(CrashConsistencyTest, AcknowledgedWritesSurviveSigkill) {
     keys[k.key_id()] = k.public_key_pem();
   }
 
+  // Every message exactly once, under the acknowledged name.
+  MessagingClient clinician(ChannelAs(*server, "clinician-demo"));
+  std::map<std::string, std::vector<std::string>> names_by_text;
+  for (const std::string& thread : threads_) {
+    v1::ListMessagesRequest list_messages;
+    list_messages.set_parent(thread);
+    list_messages.set_page_size(1000);
+    do {
+      auto page = clinician.ListMessages(list_messages);
+      ASSERT_TRUE(page.ok()) << page.status();
+      for (const v1::Message& m : page->messages()) {
+        names_by_text[m.text()].push_back(m.name());
+      }
+      list_messages.set_page_token(page->next_page_token());
+    } while (!list_messages.page_token().empty());
+  }
+  EXPECT_EQ(names_by_text.size(), static_cast<size_t>(kMessageOps));
   for (const Op& op : ops_) {
+    if (!op.is_message) continue;
+    const std::vector<std::string>& stored = names_by_text[op.message.text()];
+    ASSERT_EQ(stored.size(), 1u)
+        << op.message.text() << " (acknowledged in round " << op.acked_in_round
+        << ")";
+    EXPECT_EQ(stored[0], op.message_name);
+  }
+
+  for (const Op& op : ops_) {
+    if (op.is_message) continue;
     const std::string patient =
         op.is_sign ? op.sign.name().substr(0, op.sign.name().find("/consents/"))
                    : op.request.parent();
