@@ -517,6 +517,8 @@ int main(int argc, char** argv) {
       "public contracts, with an echo ceiling measured in the same run");
   careseal::NormalizeFlagSpelling(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  // The in-process server (and the client) run as careseal-server would.
+  careseal::ConfigureProcessForServing();
   std::error_code ec;
   const std::string self =
       std::filesystem::read_symlink("/proc/self/exe", ec).string();

@@ -19,6 +19,13 @@ namespace careseal {
 int RunServerMain(int argc, char** argv, const std::string& program,
                   const ModuleFactory& factory);
 
+// Process-wide settings for a serving process (RunServerMain calls it):
+// Abseil's Mutex deadlock-cycle detection off (Debian builds Abseil without
+// NDEBUG, so every Mutex otherwise updates a global lock graph on each
+// acquisition and destruction; tests keep it on), and glibc malloc told to
+// keep freed memory instead of returning and re-faulting it on every burst.
+void ConfigureProcessForServing();
+
 // Accepts both --flag-name and --flag_name spellings (Abseil wants the
 // latter); rewrites argv in place.
 void NormalizeFlagSpelling(int argc, char** argv);
