@@ -116,6 +116,7 @@ struct Measurement {
   double client_cpu = 0;
   std::optional<ProcessSample> end;
   int64_t rss_first = 0, rss_last = 0, rss_min = 0, rss_max = 0;
+  std::vector<int64_t> rss_samples;  // every sample of the window, in order
 };
 
 // Samples the server's RSS while a window is open.
@@ -133,6 +134,7 @@ class RssSampler {
         m->rss_last = s->rss_bytes;
         m->rss_min = std::min(m->rss_min, s->rss_bytes);
         m->rss_max = std::max(m->rss_max, s->rss_bytes);
+        m->rss_samples.push_back(s->rss_bytes);
       } while (!stop_.WaitForNotificationWithTimeout(every_));
     });
   }
@@ -229,6 +231,17 @@ void Report(const Measurement& m, const ServerUnderTest& server) {
         server.shares_process_with_client() ? "process" : "server",
         Mb(m.end->hwm_bytes), Mb(m.rss_min), Mb(m.rss_max), Mb(m.rss_first),
         Mb(m.rss_last));
+    // The course of RSS over the window, in tenths: flat or still growing?
+    if (m.rss_samples.size() >= 10) {
+      std::string tenths;
+      for (int k = 1; k <= 10; ++k) {
+        const size_t at = m.rss_samples.size() * k / 10 - 1;
+        absl::StrAppend(&tenths, k > 1 ? " " : "",
+                        absl::StrFormat("%.1f", Mb(m.rss_samples[at])));
+      }
+      std::printf("   RSS at each tenth of the window (MB): %s\n",
+                  tenths.c_str());
+    }
   }
 }
 
