@@ -1918,8 +1918,10 @@ absl::StatusOr<DeliveryWork> PreSessionManager::PrepareDelivery(
     work.thread_subject = "Before your infusion";
     work.text = InstructionsText(s, v, k.reminder);
     work.thread_request_seed = absl::StrCat("presession-thread:", s.Name());
+    // Not the job's due time: a retry after a failure moves it. A move of
+    // the session changes the start, and is a new message.
     work.message_request_seed =
-        absl::StrCat("presession-message:", job.key, "@", ToMicros(job.due));
+        absl::StrCat("presession-message:", job.key, "@", ToMicros(s.start));
     return absl::OkStatus();
   }));
   return work;

@@ -154,7 +154,7 @@ struct DeliveryWork {
   std::string patient_name;  // tenants/{t}/patients/{p}
   std::string thread_subject;
   std::string text;
-  // Stable across retries of this job at this due time.
+  // Stable across retries of this job for this session start.
   std::string thread_request_seed;
   std::string message_request_seed;
 };

@@ -43,8 +43,8 @@ class DeliveryResults {
 
 namespace {
 
-// An RFC 4122 (version 4 layout) UUID derived from `seed`: the same job at
-// the same due time always sends with the same request ids.
+// An RFC 4122 (version 4 layout) UUID derived from `seed`: the same job for
+// the same session start always sends with the same request ids.
 std::string DerivedRequestId(absl::string_view seed) {
   std::string d = crypto::Sha256(seed);
   d.resize(16);
@@ -149,6 +149,7 @@ absl::StatusOr<std::unique_ptr<PreSessionModule>> PreSessionModule::Create(
   };
   sched->Register(kDeliverKind, handler);
   sched->Register(kRemindKind, handler);
+  module->handler_ = std::move(handler);
   if (options.scheduler_interval > absl::ZeroDuration()) {
     sched->Start(options.scheduler_interval);
   }

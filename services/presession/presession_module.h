@@ -42,12 +42,16 @@ class PreSessionModule final : public ServiceModule {
   PreSessionManager& manager() { return *manager_; }
   // Runs due deliveries; blocks: never call it on a gRPC thread.
   scheduler::Scheduler& scheduler() { return *scheduler_; }
+  // The handler registered for presession.deliver and presession.remind
+  // (tests run its parts under another Scheduler to simulate a crash).
+  const scheduler::Handler& delivery_handler() const { return handler_; }
 
  private:
   PreSessionModule() = default;
   std::unique_ptr<DeliveryResults> results_;
   std::unique_ptr<PreSessionManager> manager_;
   std::unique_ptr<PreSessionGrpc> grpc_;
+  scheduler::Handler handler_;
   // Last: stopped before anything it uses goes away.
   std::unique_ptr<scheduler::Scheduler> scheduler_;
 };

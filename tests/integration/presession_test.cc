@@ -462,6 +462,48 @@ TEST_F(PreSessionTest, SessionBookedAtShortNoticeIsDeliveredAtOnce) {
   EXPECT_EQ(Inbox(patient).size(), 3u);
 }
 
+// The effect reached the inbox, then the process died before the commit
+// recorded it: after a restart the job runs again and the patient still gets
+// one message (the request ids derive from the job).
+TEST_F(PreSessionTest, CrashBetweenSendAndCommitDeliversOnce) {
+  PublishInstructions();
+  const std::string patient = "tenants/clinic-a/patients/p-500";
+  v1::Session s = CreateSession(patient, Now() + absl::Hours(30));
+  ASSERT_FALSE(s.name().empty());
+  {
+    scheduler::Scheduler crashing(*server_.env().db, server_.clock(),
+                                  {.owner = "crashing"});
+    scheduler::Handler h;
+    h.effect = module().delivery_handler().effect;
+    h.commit = [](sql::Txn&, const scheduler::Job&, absl::Time) {
+      return absl::AbortedError("the process died before its commit");
+    };
+    crashing.Register(presession::kDeliverKind, h);
+    auto stats = crashing.RunDue(Now());
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    EXPECT_EQ(stats->claimed, 1);
+    EXPECT_EQ(stats->retried, 1);
+  }
+  ASSERT_EQ(Inbox(patient).size(), 1u);
+  auto pending = Deliveries(s.name());
+  ASSERT_FALSE(pending.empty());
+  EXPECT_EQ(pending[0].state(), v1::DELIVERY_STATE_SCHEDULED);
+
+  server_.Restart();
+  server_.clock().Advance(absl::Minutes(10));  // past the retry backoff
+  EXPECT_EQ(RunDue(), 1);
+  auto inbox = Inbox(patient);
+  ASSERT_EQ(inbox.size(), 1u);
+  auto delivered = Deliveries(s.name());
+  ASSERT_FALSE(delivered.empty());
+  EXPECT_EQ(delivered[0].name(),
+            s.name() + "/instructionDeliveries/instructions-48h");
+  EXPECT_EQ(delivered[0].state(), v1::DELIVERY_STATE_DELIVERED);
+  EXPECT_EQ(delivered[0].message(), inbox[0].name());
+  EXPECT_EQ(delivered[0].attempts(), 2);
+  EXPECT_EQ(CountEvents(v1::EVENT_TYPE_INSTRUCTIONS_DELIVERED), 1);
+}
+
 TEST_F(PreSessionTest, ReadinessTable) {
   PublishInstructions();
   const std::string ready_patient = "tenants/clinic-a/patients/p-200";
