@@ -670,6 +670,56 @@ TEST_F(PreSessionTest, ReadinessTable) {
             1);
 }
 
+TEST_F(PreSessionTest, InstructionsAndAcknowledgementAreIdempotent) {
+  PublishInstructions();
+  const std::string patient = "tenants/clinic-a/patients/p-600";
+  const absl::Time start = Now() + absl::Hours(72);
+  v1::Session s = CreateSession(patient, start);
+  v1::GetInstructionsRequest get;
+  get.set_session(s.name());
+  auto view = clinician_.GetInstructions(get);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->instructions().name(), version_);
+  EXPECT_EQ(view->instructions().content_sha256(), digest_);
+  EXPECT_EQ(FromTs(view->solids_until_time()), start - absl::Hours(6));
+  EXPECT_EQ(FromTs(view->clear_liquids_until_time()), start - absl::Hours(2));
+  EXPECT_EQ(FromTs(view->arrival_time()), start - absl::Minutes(30));
+  EXPECT_FALSE(view->has_latest_attestation());
+
+  // A wrong digest or a missing required acknowledgement stores nothing.
+  v1::AcknowledgeInstructionsRequest ack;
+  ack.set_session(s.name());
+  ack.set_content_sha256(std::string(32, 'x'));
+  ack.add_acknowledged_ids("no-driving");
+  auto bad = clinician_.AcknowledgeInstructions(ack);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(ErrorReason(bad.status()), "DIGEST_MISMATCH");
+  ack.set_content_sha256(digest_);
+  ack.clear_acknowledged_ids();
+  bad = clinician_.AcknowledgeInstructions(ack);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(ErrorReason(bad.status()), "ACKNOWLEDGEMENT_MISSING");
+  EXPECT_EQ(ErrorField(bad.status()), "acknowledged_ids");
+
+  // The same request twice: one attestation.
+  ack.add_acknowledged_ids("no-driving");
+  ack.set_request_id(client::NewRequestId());
+  auto first = clinician_.AcknowledgeInstructions(ack);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = clinician_.AcknowledgeInstructions(ack);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(first->attestation().name(), second->attestation().name());
+  v1::ListAttestationsRequest list;
+  list.set_parent(s.name());
+  auto listed = clinician_.ListAttestations(list);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->attestations_size(), 1);
+  EXPECT_EQ(CountEvents(v1::EVENT_TYPE_INSTRUCTIONS_ACKNOWLEDGED), 1);
+  view = clinician_.GetInstructions(get);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->latest_attestation().name(), first->attestation().name());
+}
+
 TEST_F(PreSessionTest, CompleteSessionEmitsEventAndKeepsTimes) {
   PublishInstructions();
   const std::string patient = "tenants/clinic-a/patients/p-300";
@@ -818,6 +868,41 @@ TEST_F(PreSessionTest, BadInputNamesTheFieldAndStoresNothing) {
   auto absent = ehr_.GetSession(get);
   ASSERT_FALSE(absent.ok());
   EXPECT_EQ(absent.status().message(), foreign.status().message());
+}
+
+// Without a consent service to ask, readiness is refused, never READY.
+TEST(PreSessionFailClosedTest, NoConsentServiceMeansUnavailable) {
+  TestServer server({"messaging", "presession"});
+  client::PreSessionClient ehr(server.ChannelFor(kEhrA));
+  v1::CreateInstructionTemplateRequest create;
+  create.set_parent(kTenant);
+  create.set_instruction_template_id("pre-infusion");
+  ASSERT_TRUE(ehr.CreateInstructionTemplate(create).ok());
+  v1::PublishInstructionTemplateVersionRequest publish;
+  publish.set_parent("tenants/clinic-a/instructionTemplates/pre-infusion");
+  publish.mutable_version()->set_title("Before your infusion");
+  ASSERT_TRUE(ehr.PublishInstructionTemplateVersion(publish).ok());
+  v1::CreateSessionRequest req;
+  req.set_parent("tenants/clinic-a/patients/p-700");
+  req.mutable_session()->set_procedure_code(kProcedure);
+  req.mutable_session()->set_kind(v1::SESSION_KIND_OTHER);
+  req.mutable_session()->set_instruction_template_version(
+      "tenants/clinic-a/instructionTemplates/pre-infusion");
+  *req.mutable_session()->mutable_start_time() =
+      Ts(server.clock().Now() + absl::Hours(5));
+  auto created = ehr.CreateSession(req);
+  ASSERT_TRUE(created.ok()) << created.status();
+  v1::CheckSessionReadinessRequest check;
+  check.set_session(created->session().name());
+  auto r = ehr.CheckSessionReadiness(check);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(r.status()), "CONSENT_SERVICE_UNAVAILABLE");
+  v1::GetSessionRequest get;
+  get.set_name(created->session().name());
+  auto s = ehr.GetSession(get);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->session().readiness(), v1::READINESS_STATE_UNSPECIFIED);
 }
 
 }  // namespace
