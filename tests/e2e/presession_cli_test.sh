@@ -90,8 +90,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [[ "$MESSAGES" == 1 ]] || fail "inbox: $MESSAGES messages"
-cli clinician-demo messages list --thread "$THREAD" | json 'd["messages"][0]["text"]' \
-  | grep -q "Before your ketamine infusion" || fail "instruction text"
+TEXT=$(cli clinician-demo messages list --thread "$THREAD" | json 'd["messages"][0]["text"]')
+[[ "$TEXT" == *"Before your ketamine infusion"* ]] || fail "instruction text: $TEXT"
 
 READINESS=$(cli clinician-demo sessions readiness "$SOON")
 STATE=$(echo "$READINESS" | json 'd["readiness"]["state"]')
@@ -107,7 +107,7 @@ OUT=$(cli ehr-demo sessions schedule --patient "$P" --procedure ketamine-iv-indu
 RC=$?
 set -e
 [[ $RC == 2 ]] || fail "past start: exit $RC"
-echo "$OUT" | grep -q "START_TIME_IN_PAST" || fail "past start: $OUT"
+[[ "$OUT" == *START_TIME_IN_PAST* ]] || fail "past start: $OUT"
 TOTAL=$(cli ehr-demo sessions list --patient "$P" | json 'len(d["sessions"])')
 [[ "$TOTAL" == 7 ]] || fail "total: $TOTAL"
 echo "presession CLI: instructions, settings, schedule, list, move, cancel, delivery, readiness: OK"
