@@ -37,6 +37,11 @@ class IdentityClient {
   CARESEAL_IDENTITY_RPC(ListPatients)
   CARESEAL_IDENTITY_RPC(CreatePatient)
   CARESEAL_IDENTITY_RPC(UpdatePatient)
+  CARESEAL_IDENTITY_RPC(CreatePatientLink)
+  CARESEAL_IDENTITY_RPC(IssueLinkCode)
+  CARESEAL_IDENTITY_RPC(RevokePatientLink)
+  CARESEAL_IDENTITY_RPC(RedeemLink)
+  CARESEAL_IDENTITY_RPC(EndPatientSession)
 #undef CARESEAL_IDENTITY_RPC
 
  private:

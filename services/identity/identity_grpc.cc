@@ -16,6 +16,10 @@ constexpr char kTenantPattern[] = "tenants/{tenant}";
 constexpr char kIssuerPattern[] = "tenants/{tenant}/issuers/{issuer}";
 constexpr char kClinicianPattern[] = "tenants/{tenant}/clinicians/{clinician}";
 constexpr char kPatientPattern[] = "tenants/{tenant}/patients/{patient}";
+constexpr char kLinkPattern[] =
+    "tenants/{tenant}/patients/{patient}/links/{link}";
+constexpr char kSessionPattern[] =
+    "tenants/{tenant}/patients/{patient}/portalSessions/{portal_session}";
 
 absl::Status Authorize(const Edge& edge, const CallContext& call,
                        absl::string_view tenant, absl::string_view patient) {
@@ -93,6 +97,54 @@ void ToProto(const Patient& p, v1::Patient* out) {
   out->set_state(static_cast<v1::PrincipalState>(p.state));
   ToTimestamp(p.create_time, out->mutable_create_time());
   ToTimestamp(p.update_time, out->mutable_update_time());
+}
+
+v1::Role ToProtoRole(Role role) {
+  switch (role) {
+    case Role::kEhrSystem:
+      return v1::ROLE_EHR_SYSTEM;
+    case Role::kClinician:
+      return v1::ROLE_CLINICIAN;
+    case Role::kPatient:
+      return v1::ROLE_PATIENT;
+    case Role::kAuditor:
+      return v1::ROLE_AUDITOR;
+    case Role::kAdmin:
+      return v1::ROLE_ADMIN;
+    case Role::kBreakGlass:
+      return v1::ROLE_BREAK_GLASS;
+    case Role::kPortal:
+      return v1::ROLE_PORTAL;
+    case Role::kSystem:
+      return v1::ROLE_SYSTEM;
+  }
+  return v1::ROLE_UNSPECIFIED;
+}
+
+void ToProto(const PatientLink& l, absl::Time now, v1::PatientLink* out) {
+  out->set_name(l.Name());
+  out->set_target(l.target);
+  out->set_factor(static_cast<v1::LinkFactor>(l.factor));
+  out->set_state(static_cast<v1::PatientLinkState>(l.StateAt(now)));
+  out->set_failed_attempts(l.failed_attempts);
+  v1::Actor* by = out->mutable_created_by();
+  by->set_name(l.created_by_name);
+  by->set_role(ToProtoRole(l.created_by_role));
+  by->set_peer_identity(l.created_by_peer);
+  ToTimestamp(l.create_time, out->mutable_create_time());
+  ToTimestamp(l.expire_time, out->mutable_expire_time());
+  if (l.redeem_time) ToTimestamp(*l.redeem_time, out->mutable_redeem_time());
+}
+
+void ToProto(const PatientSession& s, absl::Time now, v1::PatientSession* out) {
+  out->set_name(s.Name());
+  out->set_link(s.link);
+  out->set_target(s.target);
+  out->set_state(static_cast<v1::PatientSessionState>(s.StateAt(now)));
+  ToTimestamp(s.create_time, out->mutable_create_time());
+  ToTimestamp(s.idle_expire_time, out->mutable_idle_expire_time());
+  ToTimestamp(s.expire_time, out->mutable_expire_time());
+  if (s.end_time) ToTimestamp(*s.end_time, out->mutable_end_time());
 }
 
 Date FromProto(const v1::Date& d) { return Date{d.year(), d.month(), d.day()}; }
@@ -575,6 +627,133 @@ grpc::ServerUnaryReactor* IdentityGrpc::UpdatePatient(
       });
 }
 
+// ------------------------------------------------------ Links and sessions
+
+grpc::ServerUnaryReactor* IdentityGrpc::CreatePatientLink(
+    grpc::CallbackServerContext* ctx, const v1::CreatePatientLinkRequest* req,
+    v1::CreatePatientLinkResponse* resp) {
+  return RunUnary(
+      ctx, edge_, IDENTITY_METHOD(CreatePatientLink), *req,
+      [this, req, resp](CallContext& call, const Finisher& finish) {
+        ASSIGN_OR_RETURN(
+            ResourceName name,
+            ResourceName::Parse(kPatientPattern, req->parent(), "parent"));
+        RETURN_IF_ERROR(
+            Authorize(edge_, call, name.Get("tenant"), name.Get("patient")));
+        CreateLinkInput in;
+        in.tenant = name.Get("tenant");
+        in.patient_id = name.Get("patient");
+        in.target = req->target();
+        in.factor = req->factor();
+        if (req->has_expire_time()) {
+          ASSIGN_OR_RETURN(in.expire_time,
+                           FromTimestamp(req->expire_time(), "expire_time"));
+        }
+        const absl::Time now = call.now;
+        manager_->CreatePatientLink(
+            call, std::move(in),
+            Reply<CreatedLink>(finish, [resp, now](const CreatedLink& c) {
+              ToProto(c.link, now, resp->mutable_link());
+              resp->set_link_token(c.link_token);
+            }));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* IdentityGrpc::IssueLinkCode(
+    grpc::CallbackServerContext* ctx, const v1::IssueLinkCodeRequest* req,
+    v1::IssueLinkCodeResponse* resp) {
+  return RunUnary(
+      ctx, edge_, IDENTITY_METHOD(IssueLinkCode), *req,
+      [this, req, resp](CallContext& call, const Finisher& finish) {
+        ASSIGN_OR_RETURN(
+            ResourceName name,
+            ResourceName::Parse(kLinkPattern, req->name(), "name"));
+        RETURN_IF_ERROR(
+            Authorize(edge_, call, name.Get("tenant"), name.Get("patient")));
+        manager_->IssueLinkCode(
+            call, name.Get("tenant"), name.Get("patient"), name.Get("link"),
+            Reply<IssuedCode>(finish, [resp](const IssuedCode& c) {
+              resp->set_code(c.code);
+              ToTimestamp(c.expire_time, resp->mutable_expire_time());
+            }));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* IdentityGrpc::RevokePatientLink(
+    grpc::CallbackServerContext* ctx, const v1::RevokePatientLinkRequest* req,
+    v1::RevokePatientLinkResponse* resp) {
+  return RunUnary(
+      ctx, edge_, IDENTITY_METHOD(RevokePatientLink), *req,
+      [this, req, resp](CallContext& call, const Finisher& finish) {
+        ASSIGN_OR_RETURN(
+            ResourceName name,
+            ResourceName::Parse(kLinkPattern, req->name(), "name"));
+        RETURN_IF_ERROR(
+            Authorize(edge_, call, name.Get("tenant"), name.Get("patient")));
+        const absl::Time now = call.now;
+        manager_->RevokePatientLink(
+            call, name.Get("tenant"), name.Get("patient"), name.Get("link"),
+            Reply<PatientLink>(finish, [resp, now](const PatientLink& l) {
+              ToProto(l, now, resp->mutable_link());
+            }));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* IdentityGrpc::RedeemLink(
+    grpc::CallbackServerContext* ctx, const v1::RedeemLinkRequest* req,
+    v1::RedeemLinkResponse* resp) {
+  return RunUnary(
+      ctx, edge_, IDENTITY_METHOD(RedeemLink), *req,
+      [this, req, resp](CallContext& call, const Finisher& finish) {
+        // The portal presents a link token; the domain checks it.
+        RETURN_IF_ERROR(Authorize(edge_, call, "", ""));
+        RedeemInput in;
+        in.link_token = req->link_token();
+        if (req->has_date_of_birth()) {
+          in.date_of_birth = FromProto(req->date_of_birth());
+        }
+        if (req->second_factor_case() == v1::RedeemLinkRequest::kOneTimeCode) {
+          in.one_time_code = req->one_time_code();
+        }
+        in.client_address = req->client_address();
+        in.user_agent = req->user_agent();
+        const absl::Time now = call.now;
+        manager_->RedeemLink(
+            call, std::move(in),
+            Reply<Redeemed>(finish, [resp, now](const Redeemed& r) {
+              resp->set_patient(r.patient);
+              ToProto(r.session, now, resp->mutable_session());
+              resp->set_session_token(r.session_token);
+            }));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* IdentityGrpc::EndPatientSession(
+    grpc::CallbackServerContext* ctx, const v1::EndPatientSessionRequest* req,
+    v1::EndPatientSessionResponse* resp) {
+  return RunUnary(
+      ctx, edge_, IDENTITY_METHOD(EndPatientSession), *req,
+      [this, req, resp](CallContext& call, const Finisher& finish) {
+        ASSIGN_OR_RETURN(
+            ResourceName name,
+            ResourceName::Parse(kSessionPattern, req->name(), "name"));
+        RETURN_IF_ERROR(
+            Authorize(edge_, call, name.Get("tenant"), name.Get("patient")));
+        const absl::Time now = call.now;
+        manager_->EndPatientSession(
+            call, name.Get("tenant"), name.Get("patient"),
+            name.Get("portal_session"),
+            Reply<PatientSession>(finish, [resp, now](const PatientSession& s) {
+              ToProto(s, now, resp->mutable_session());
+            }));
+        return absl::OkStatus();
+      });
+}
+
 // ------------------------------------------- Not built yet (see the header)
 
 #define IDENTITY_NOT_BUILT(Name, what)                                 \
@@ -586,11 +765,6 @@ grpc::ServerUnaryReactor* IdentityGrpc::UpdatePatient(
         [](CallContext&, const Finisher&) { return NotBuilt(what); }); \
   }
 
-IDENTITY_NOT_BUILT(CreatePatientLink, "patient links")
-IDENTITY_NOT_BUILT(IssueLinkCode, "patient links")
-IDENTITY_NOT_BUILT(RevokePatientLink, "patient links")
-IDENTITY_NOT_BUILT(RedeemLink, "patient links")
-IDENTITY_NOT_BUILT(EndPatientSession, "portal sessions")
 IDENTITY_NOT_BUILT(ListBreakGlassGrants, "break-glass grants")
 IDENTITY_NOT_BUILT(StartBreakGlass, "break-glass grants")
 IDENTITY_NOT_BUILT(EndBreakGlass, "break-glass grants")

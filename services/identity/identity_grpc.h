@@ -2,11 +2,9 @@
 // API. Handlers are thin (parse names, authorize the scope, convert, call
 // IdentityManager, convert back) and run through RunUnary.
 //
-// Not built yet: patient links (CreatePatientLink, IssueLinkCode,
-// RevokePatientLink, RedeemLink), portal sessions (EndPatientSession) and
-// break-glass (StartBreakGlass, EndBreakGlass, ListBreakGlassGrants). Those
-// methods pass authentication and the role row like every other, then answer
-// UNIMPLEMENTED (NOT_IMPLEMENTED).
+// Not built yet: break-glass (StartBreakGlass, EndBreakGlass,
+// ListBreakGlassGrants). Those methods pass authentication and the role row
+// like every other, then answer UNIMPLEMENTED (NOT_IMPLEMENTED).
 #ifndef CARESEAL_SERVICES_IDENTITY_IDENTITY_GRPC_H_
 #define CARESEAL_SERVICES_IDENTITY_IDENTITY_GRPC_H_
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "services/common/authn/jwt.h"
@@ -839,6 +841,428 @@ absl::StatusOr<Page<Patient>> IdentityManager::ListPatients(
     page.next_page_token = EncodePageToken({0, page.items.back().id}, filter);
   }
   return page;
+}
+
+// ------------------------------------------------------------ Links
+
+namespace {
+
+std::string NewToken(crypto::RandomSource& random) {
+  return crypto::Base64UrlEncode(random.Bytes(16));
+}
+
+std::string TokenHash(absl::string_view token) { return crypto::Sha256(token); }
+
+bool SameBytes(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i];
+  return diff == 0;
+}
+
+std::string CodeInput(const PatientLink& l, absl::string_view code) {
+  return absl::StrCat("link-code:", l.Name(), ":", code);
+}
+
+// FAILED_PRECONDITION for a link that can no longer be used.
+absl::Status LinkUsable(const PatientLink& l, absl::Time now) {
+  switch (l.StateAt(now)) {
+    case LinkState::kActive:
+      return absl::OkStatus();
+    case LinkState::kRedeemed:
+      return FailedPrecondition("LINK_ALREADY_USED",
+                                "the link was already used");
+    case LinkState::kLocked:
+      return FailedPrecondition("LINK_LOCKED",
+                                "the link is locked after too many failed "
+                                "tries; ask the clinic for a new one");
+    case LinkState::kExpired:
+      return FailedPrecondition("LINK_EXPIRED",
+                                "the link has expired; ask the clinic for a "
+                                "new one");
+    case LinkState::kRevoked:
+    case LinkState::kUnspecified:
+      return FailedPrecondition("LINK_REVOKED", "the link was revoked");
+  }
+  return FailedPrecondition("LINK_REVOKED", "the link was revoked");
+}
+
+void TouchLink(CallContext& call, const PatientLink& l) {
+  call.tenant = l.tenant;
+  call.resource = l.Name();
+  call.patient = l.PatientName();
+}
+
+}  // namespace
+
+void IdentityManager::CreatePatientLink(CallContext& call, CreateLinkInput in,
+                                        Done<CreatedLink> done) {
+  absl::Status valid = absl::OkStatus();
+  if (in.factor != static_cast<int>(LinkFactor::kDateOfBirth) &&
+      in.factor != static_cast<int>(LinkFactor::kOneTimeCode)) {
+    valid = InvalidField("factor", "INVALID_FACTOR",
+                         "factor must be DATE_OF_BIRTH or ONE_TIME_CODE");
+  }
+  const std::string patient_name =
+      absl::StrCat("tenants/", in.tenant, "/patients/", in.patient_id);
+  if (valid.ok() && !in.target.empty() &&
+      (in.target.size() > 512 ||
+       !absl::StartsWith(in.target, absl::StrCat(patient_name, "/")) ||
+       in.target.find_first_of(" \t\r\n") != std::string::npos)) {
+    valid = InvalidField("target", "INVALID_TARGET",
+                         "target must be empty or a resource of the same "
+                         "patient");
+  }
+  const absl::Time expire =
+      in.expire_time.value_or(call.now + kDefaultLinkLifetime);
+  if (valid.ok() &&
+      (expire <= call.now || expire > call.now + kMaxLinkLifetime)) {
+    valid = InvalidField("expire_time", "EXPIRE_TIME_OUT_OF_RANGE",
+                         "expire_time must be in the future and at most 30 "
+                         "days ahead");
+  }
+  if (!valid.ok()) return done(valid);
+  std::string token = NewToken(*deps_.random);
+  std::string link_id = crypto::NewOpaqueId(*deps_.random);
+  RunWrite<CreatedLink>(
+      *deps_.db,
+      [this, &call, in = std::move(in), token = std::move(token),
+       link_id = std::move(link_id),
+       expire](sql::Txn& txn) -> absl::StatusOr<CreatedLink> {
+        TouchPatient(call, in.tenant, in.patient_id);
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        CreatedLink out;
+        out.link_token = token;
+        if (prior) {
+          // A retry: a fresh token replaces the one the lost answer held.
+          ASSIGN_OR_RETURN(out.link,
+                           store_.GetLink(txn, in.tenant, in.patient_id,
+                                          LastSegment(*prior)));
+          out.link.token_hash = TokenHash(token);
+          RETURN_IF_ERROR(store_.UpdateLink(txn, out.link));
+          TouchLink(call, out.link);
+          RETURN_IF_ERROR(Audit(txn, call));
+          return out;
+        }
+        ASSIGN_OR_RETURN(PatientRow patient,
+                         store_.GetPatient(txn, in.tenant, in.patient_id));
+        if (patient.state != PrincipalState::kActive) {
+          return FailedPrecondition("PATIENT_DISABLED",
+                                    "the patient is disabled");
+        }
+        PatientLink& l = out.link;
+        l.tenant = in.tenant;
+        l.patient_id = in.patient_id;
+        l.id = link_id;
+        l.target = in.target;
+        l.factor = static_cast<LinkFactor>(in.factor);
+        l.state = LinkState::kActive;
+        l.created_by_name = call.principal.actor;
+        l.created_by_role = call.principal.role;
+        l.created_by_peer = call.principal.peer;
+        l.create_time = call.now;
+        l.expire_time = expire;
+        l.token_hash = TokenHash(token);
+        TouchLink(call, l);
+        RETURN_IF_ERROR(store_.InsertLink(txn, l));
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, l.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        return out;
+      },
+      std::move(done));
+}
+
+void IdentityManager::IssueLinkCode(CallContext& call, std::string tenant,
+                                    std::string patient_id, std::string link_id,
+                                    Done<IssuedCode> done) {
+  // 8 decimal digits, uniform (rejection sampling over 32 random bits).
+  uint32_t v = 0;
+  do {
+    std::string b = deps_.random->Bytes(4);
+    v = (static_cast<uint32_t>(static_cast<unsigned char>(b[0])) << 24) |
+        (static_cast<uint32_t>(static_cast<unsigned char>(b[1])) << 16) |
+        (static_cast<uint32_t>(static_cast<unsigned char>(b[2])) << 8) |
+        static_cast<uint32_t>(static_cast<unsigned char>(b[3]));
+  } while (v >= 4200000000u);
+  std::string code = absl::StrFormat("%08u", v % 100000000u);
+  RunWrite<IssuedCode>(
+      *deps_.db,
+      [this, &call, tenant = std::move(tenant),
+       patient_id = std::move(patient_id), link_id = std::move(link_id),
+       code = std::move(code)](sql::Txn& txn) -> absl::StatusOr<IssuedCode> {
+        Touch(call, tenant,
+              absl::StrCat("tenants/", tenant, "/patients/", patient_id,
+                           "/links/", link_id));
+        call.patient =
+            absl::StrCat("tenants/", tenant, "/patients/", patient_id);
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(PatientLink l,
+                         store_.GetLink(txn, tenant, patient_id, link_id));
+        if (!prior) {
+          RETURN_IF_ERROR(LinkUsable(l, call.now));
+          if (l.factor != LinkFactor::kOneTimeCode) {
+            return FailedPrecondition("WRONG_FACTOR",
+                                      "the link is verified by date of birth, "
+                                      "not by a one-time code");
+          }
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, l.Name()));
+        }
+        // A retry issues a fresh code replacing the one the lost answer held.
+        ASSIGN_OR_RETURN(l.code_mac,
+                         deps_.sealer->Mac(txn, tenant, CodeInput(l, code)));
+        l.code_expire_time = call.now + kLinkCodeLifetime;
+        RETURN_IF_ERROR(store_.UpdateLink(txn, l));
+        RETURN_IF_ERROR(Audit(txn, call));
+        return IssuedCode{code, *l.code_expire_time};
+      },
+      std::move(done));
+}
+
+void IdentityManager::RevokePatientLink(CallContext& call, std::string tenant,
+                                        std::string patient_id,
+                                        std::string link_id,
+                                        Done<PatientLink> done) {
+  RunWrite<PatientLink>(
+      *deps_.db,
+      [this, &call, tenant = std::move(tenant),
+       patient_id = std::move(patient_id), link_id = std::move(link_id)](
+          sql::Txn& txn) -> absl::StatusOr<PatientLink> {
+        Touch(call, tenant,
+              absl::StrCat("tenants/", tenant, "/patients/", patient_id,
+                           "/links/", link_id));
+        call.patient =
+            absl::StrCat("tenants/", tenant, "/patients/", patient_id);
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(PatientLink l,
+                         store_.GetLink(txn, tenant, patient_id, link_id));
+        if (!prior) {
+          if (l.state == LinkState::kRedeemed) {
+            return FailedPrecondition("LINK_ALREADY_USED",
+                                      "a redeemed link cannot be revoked");
+          }
+          if (l.state == LinkState::kActive) {
+            l.state = LinkState::kRevoked;
+            RETURN_IF_ERROR(store_.UpdateLink(txn, l));
+          }
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, l.Name()));
+        }
+        RETURN_IF_ERROR(Audit(txn, call));
+        return l;
+      },
+      std::move(done));
+}
+
+namespace {
+// What a redemption's transaction decided: a session, or a refusal that must
+// still commit (a counted failed try).
+struct RedeemOutcome {
+  absl::Status refusal;
+  Redeemed redeemed;
+};
+}  // namespace
+
+void IdentityManager::RedeemLink(CallContext& call, RedeemInput in,
+                                 Done<Redeemed> done) {
+  absl::Status valid = NeedSealer(deps_.sealer);
+  if (valid.ok() && (in.link_token.empty() || in.link_token.size() > 128)) {
+    valid = InvalidField("link_token", "INVALID_LINK_TOKEN",
+                         "link_token must be the token from the link");
+  }
+  if (valid.ok() &&
+      in.date_of_birth.has_value() == in.one_time_code.has_value()) {
+    valid = InvalidField("second_factor", "SECOND_FACTOR_REQUIRED",
+                         "give date_of_birth or one_time_code");
+  }
+  if (valid.ok()) {
+    valid = CheckSingleLine("client_address", in.client_address, 0, 64);
+  }
+  if (valid.ok()) valid = CheckSingleLine("user_agent", in.user_agent, 0, 512);
+  if (!valid.ok()) return done(valid);
+  std::string session_token = NewToken(*deps_.random);
+  std::string session_id = crypto::NewOpaqueId(*deps_.random);
+  sql::WriteValue<RedeemOutcome>(
+      *deps_.db,
+      [this, &call, in = std::move(in), session_token,
+       session_id](sql::Txn& txn) -> absl::StatusOr<RedeemOutcome> {
+        absl::StatusOr<PatientLink> found =
+            store_.FindLinkByTokenHash(txn, TokenHash(in.link_token));
+        if (!found.ok()) {
+          if (found.status().code() != absl::StatusCode::kNotFound) {
+            return found.status();
+          }
+          return NotFound("LINK_NOT_FOUND",
+                          "no link has this token; check the link");
+        }
+        PatientLink l = *std::move(found);
+        TouchLink(call, l);
+        RedeemOutcome out;
+        out.redeemed.patient = l.PatientName();
+        out.redeemed.session_token = session_token;
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        if (prior) {
+          // A retry: a fresh session token replaces the lost one.
+          ASSIGN_OR_RETURN(PatientSession s,
+                           store_.GetSession(txn, l.tenant, l.patient_id,
+                                             LastSegment(*prior)));
+          s.token_hash = TokenHash(session_token);
+          RETURN_IF_ERROR(store_.UpdateSession(txn, s));
+          RETURN_IF_ERROR(Audit(txn, call));
+          out.redeemed.session = std::move(s);
+          return out;
+        }
+        RETURN_IF_ERROR(LinkUsable(l, call.now));
+        const bool by_dob = l.factor == LinkFactor::kDateOfBirth;
+        if (by_dob != in.date_of_birth.has_value()) {
+          return FailedPrecondition(
+              "WRONG_FACTOR", by_dob
+                                  ? "this link is verified by date of birth"
+                                  : "this link is verified by a one-time code");
+        }
+        ASSIGN_OR_RETURN(PatientRow patient,
+                         store_.GetPatient(txn, l.tenant, l.patient_id));
+        if (patient.state != PrincipalState::kActive) {
+          return FailedPrecondition("PATIENT_DISABLED",
+                                    "the patient is disabled");
+        }
+        bool match = false;
+        if (by_dob) {
+          ASSIGN_OR_RETURN(std::string mac,
+                           DobMac(txn, l.tenant, *in.date_of_birth));
+          match = SameBytes(mac, patient.dob_mac);
+        } else {
+          if (!l.code_expire_time || l.code_mac.empty()) {
+            return FailedPrecondition("CODE_NOT_ISSUED",
+                                      "no one-time code was issued for this "
+                                      "link yet");
+          }
+          if (call.now >= *l.code_expire_time) {
+            return FailedPrecondition("CODE_EXPIRED",
+                                      "the one-time code has expired; ask "
+                                      "for a new one");
+          }
+          ASSIGN_OR_RETURN(std::string mac,
+                           deps_.sealer->Mac(txn, l.tenant,
+                                             CodeInput(l, *in.one_time_code)));
+          match = SameBytes(mac, l.code_mac);
+        }
+        if (!match) {
+          // Counted and committed; the edge audits the refusal.
+          ++l.failed_attempts;
+          if (l.failed_attempts >= kMaxLinkAttempts)
+            l.state = LinkState::kLocked;
+          RETURN_IF_ERROR(store_.UpdateLink(txn, l));
+          const int remaining = kMaxLinkAttempts - l.failed_attempts;
+          out.refusal = PermissionDenied(
+              "SECOND_FACTOR_MISMATCH",
+              remaining > 0
+                  ? absl::StrCat("the second factor does not match; ",
+                                 remaining, " attempts remaining")
+                  : "the second factor does not match; the link is now "
+                    "locked (0 attempts remaining)");
+          return out;
+        }
+        l.state = LinkState::kRedeemed;
+        l.redeem_time = call.now;
+        RETURN_IF_ERROR(store_.UpdateLink(txn, l));
+        PatientSession& s = out.redeemed.session;
+        s.tenant = l.tenant;
+        s.patient_id = l.patient_id;
+        s.id = session_id;
+        s.link = l.Name();
+        s.target = l.target;
+        s.state = SessionState::kActive;
+        s.create_time = call.now;
+        s.expire_time = call.now + kSessionAbsoluteLimit;
+        s.idle_expire_time = call.now + kSessionIdleLimit;
+        s.token_hash = TokenHash(session_token);
+        RETURN_IF_ERROR(store_.InsertSession(txn, s));
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, s.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        return out;
+      },
+      [done = std::move(done)](absl::StatusOr<RedeemOutcome> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (!r->refusal.ok()) return done(r->refusal);
+        done(std::move(r->redeemed));
+      });
+}
+
+void IdentityManager::EndPatientSession(CallContext& call, std::string tenant,
+                                        std::string patient_id,
+                                        std::string session_id,
+                                        Done<PatientSession> done) {
+  RunWrite<PatientSession>(
+      *deps_.db,
+      [this, &call, tenant = std::move(tenant),
+       patient_id = std::move(patient_id), session_id = std::move(session_id)](
+          sql::Txn& txn) -> absl::StatusOr<PatientSession> {
+        Touch(call, tenant,
+              absl::StrCat("tenants/", tenant, "/patients/", patient_id,
+                           "/portalSessions/", session_id));
+        call.patient =
+            absl::StrCat("tenants/", tenant, "/patients/", patient_id);
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(
+            PatientSession s,
+            store_.GetSession(txn, tenant, patient_id, session_id));
+        if (!prior) {
+          if (s.StateAt(call.now) == SessionState::kActive) {
+            s.state = SessionState::kEnded;
+            s.end_time = call.now;
+            RETURN_IF_ERROR(store_.UpdateSession(txn, s));
+          }
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, s.Name()));
+        }
+        RETURN_IF_ERROR(Audit(txn, call));
+        return s;
+      },
+      std::move(done));
+}
+
+absl::Status IdentityManager::CheckSession(absl::string_view session_token,
+                                           absl::string_view tenant,
+                                           absl::string_view patient_id,
+                                           absl::Time now) const {
+  const absl::Status expired =
+      Unauthenticated("SESSION_EXPIRED",
+                      "the patient session has ended; verify the link again");
+  if (session_token.empty() || session_token.size() > 128) return expired;
+  absl::StatusOr<PatientSession> found = ResourceNotFound();
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    found = store_.FindSessionByTokenHash(txn, TokenHash(session_token));
+    return absl::OkStatus();
+  }));
+  if (!found.ok()) {
+    return found.status().code() == absl::StatusCode::kNotFound
+               ? expired
+               : found.status();
+  }
+  const PatientSession& s = *found;
+  if (s.tenant != tenant || s.patient_id != patient_id ||
+      s.StateAt(now) != SessionState::kActive) {
+    return expired;
+  }
+  // Activity extends the idle limit; written at most once a minute per
+  // session and not waited for (a lost extension only shortens the session).
+  const absl::Time extended = std::min(now + kSessionIdleLimit, s.expire_time);
+  if (extended - s.idle_expire_time >= absl::Minutes(1)) {
+    PatientSession touched = s;
+    deps_.db->Write(
+        [touched, extended](sql::Txn& txn) -> absl::Status {
+          SqlIdentityStore store;  // stateless; the manager may be gone
+          ASSIGN_OR_RETURN(PatientSession cur,
+                           store.GetSession(txn, touched.tenant,
+                                            touched.patient_id, touched.id));
+          if (cur.state != SessionState::kActive ||
+              cur.idle_expire_time >= extended) {
+            return absl::OkStatus();
+          }
+          cur.idle_expire_time = extended;
+          return store.UpdateSession(txn, cur);
+        },
+        [](absl::Status) {});
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Issuer>> IdentityManager::IssuersByUri(

@@ -8,7 +8,7 @@
 // REQUIRES for every call: `call` outlives the call (until `done` ran), and
 // the caller has authorized `call.principal` for the resource.
 //
-// Not built yet (see identity.proto): links, patient sessions, break-glass
+// Not built yet (see identity.proto): break-glass
 // grants.
 #ifndef CARESEAL_SERVICES_IDENTITY_IDENTITY_MANAGER_H_
 #define CARESEAL_SERVICES_IDENTITY_IDENTITY_MANAGER_H_
@@ -119,6 +119,38 @@ struct UpdatePatientInput {
   std::optional<int> state;  // contract enum value; validated
 };
 
+struct CreateLinkInput {
+  std::string tenant;
+  std::string patient_id;
+  std::string target;  // empty or a resource of the same patient
+  int factor = 0;      // contract enum value; validated
+  std::optional<absl::Time> expire_time;
+};
+
+struct CreatedLink {
+  PatientLink link;
+  std::string link_token;  // returned once; only its hash is kept
+};
+
+struct IssuedCode {
+  std::string code;  // 8 decimal digits; returned once; kept as a keyed hash
+  absl::Time expire_time;
+};
+
+struct RedeemInput {
+  std::string link_token;
+  std::optional<Date> date_of_birth;
+  std::optional<std::string> one_time_code;
+  std::string client_address;
+  std::string user_agent;
+};
+
+struct Redeemed {
+  std::string patient;  // tenants/{t}/patients/{p}
+  PatientSession session;
+  std::string session_token;  // returned once; only its hash is kept
+};
+
 // INVALID_ARGUMENT (INVALID_DATE) naming `field` unless `d` is a real date in
 // 1900..9999 and not after `today`.
 absl::Status CheckDateOfBirth(absl::string_view field, const Date& d,
@@ -188,6 +220,32 @@ class IdentityManager {
                                              absl::string_view external_id,
                                              int page_size,
                                              absl::string_view page_token);
+
+  // Links and portal sessions. Link and session tokens are 128 random bits
+  // (base64url) kept as SHA-256; one-time codes are kept as keyed hashes.
+  void CreatePatientLink(CallContext& call, CreateLinkInput in,
+                         Done<CreatedLink> done);
+  void IssueLinkCode(CallContext& call, std::string tenant,
+                     std::string patient_id, std::string link_id,
+                     Done<IssuedCode> done);
+  void RevokePatientLink(CallContext& call, std::string tenant,
+                         std::string patient_id, std::string link_id,
+                         Done<PatientLink> done);
+  // A wrong second factor is counted (and audited) in its own committed
+  // transaction, then answered PERMISSION_DENIED (SECOND_FACTOR_MISMATCH);
+  // the 5th locks the link.
+  void RedeemLink(CallContext& call, RedeemInput in, Done<Redeemed> done);
+  void EndPatientSession(CallContext& call, std::string tenant,
+                         std::string patient_id, std::string session_id,
+                         Done<PatientSession> done);
+
+  // For the token authenticator: UNAUTHENTICATED (SESSION_EXPIRED) unless
+  // `session_token` names an active session of this patient that is within
+  // its idle and absolute limits at `now`. Extends the idle limit (at most
+  // up to the absolute one) without waiting for the write.
+  absl::Status CheckSession(absl::string_view session_token,
+                            absl::string_view tenant,
+                            absl::string_view patient_id, absl::Time now) const;
 
   // Look-ups for the token authenticator (no call, no audit of their own:
   // the call they authenticate is audited).

@@ -14,8 +14,8 @@ class IdentityModule::Adapter final : public Authenticator {
   explicit Adapter(const TokenAuthenticator* tokens) : tokens_(tokens) {}
   absl::StatusOr<Principal> Authenticate(const PeerIdentity& peer,
                                          absl::string_view bearer_token,
-                                         absl::Time) const override {
-    return tokens_->Authenticate(peer, bearer_token);
+                                         absl::Time now) const override {
+    return tokens_->Authenticate(peer, bearer_token, now);
   }
 
  private:

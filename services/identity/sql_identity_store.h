@@ -78,6 +78,25 @@ class SqlIdentityStore {
   absl::StatusOr<std::vector<PatientRow>> ListPatients(
       sql::Txn& txn, absl::string_view tenant,
       absl::string_view external_id_mac, absl::string_view after, int limit);
+
+  absl::Status InsertLink(sql::Txn& txn, const PatientLink& l);
+  // Writes every mutable field (token hash, state, attempts, code, ...).
+  absl::Status UpdateLink(sql::Txn& txn, const PatientLink& l);
+  absl::StatusOr<PatientLink> GetLink(sql::Txn& txn, absl::string_view tenant,
+                                      absl::string_view patient_id,
+                                      absl::string_view id);
+  // NOT_FOUND (RESOURCE_NOT_FOUND) if no link has this token hash.
+  absl::StatusOr<PatientLink> FindLinkByTokenHash(sql::Txn& txn,
+                                                  absl::string_view hash);
+
+  absl::Status InsertSession(sql::Txn& txn, const PatientSession& s);
+  absl::Status UpdateSession(sql::Txn& txn, const PatientSession& s);
+  absl::StatusOr<PatientSession> GetSession(sql::Txn& txn,
+                                            absl::string_view tenant,
+                                            absl::string_view patient_id,
+                                            absl::string_view id);
+  absl::StatusOr<PatientSession> FindSessionByTokenHash(sql::Txn& txn,
+                                                        absl::string_view hash);
 };
 
 }  // namespace careseal::identity

@@ -105,7 +105,8 @@ absl::StatusOr<std::shared_ptr<const authn::Jwks>> TokenAuthenticator::KeysOf(
 }
 
 absl::StatusOr<Principal> TokenAuthenticator::Authenticate(
-    const PeerIdentity& peer, absl::string_view bearer_token) const {
+    const PeerIdentity& peer, absl::string_view bearer_token,
+    absl::Time now) const {
   if (bearer_token.empty()) return PrincipalForPeer(peer);
   // Only EHRs (for their clinicians) and the portal (for its patients)
   // present end-user tokens.
@@ -187,6 +188,11 @@ absl::StatusOr<Principal> TokenAuthenticator::Authenticate(
   if (*state != PrincipalState::kActive) {
     return Unauthenticated(kReasonPrincipalDisabled, "the patient is disabled");
   }
+  const auto sid = token.claims.find("sid");
+  RETURN_IF_ERROR(manager_->CheckSession(
+      sid != token.claims.end() && sid->is_string() ? sid->get<std::string>()
+                                                    : std::string(),
+      chosen->tenant, patient->Get("patient"), now));
   p.role = Role::kPatient;
   p.actor = token.subject;
   p.patient = patient->Get("patient");

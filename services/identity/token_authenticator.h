@@ -21,7 +21,10 @@
 //        claims. Unknown ............................... PRINCIPAL_NOT_FOUND
 //        Disabled .......................................... PRINCIPAL_DISABLED
 //      Portal issuer: `sub` is tenants/{t}/patients/{p} of the issuer's
-//        tenant and the patient exists and is active (same reasons).
+//        tenant and the patient exists and is active (same reasons), and
+//        `sid` is the session token of an active portal session of that
+//        patient within its idle (15 min) and absolute (12 h) limits
+//        (SESSION_EXPIRED); each such call extends the idle limit.
 //
 // Replay cache: in this process's memory (authn::InMemoryReplayCache),
 // entries kept until exp + skew. A restarted process, or another replica,
@@ -68,7 +71,8 @@ class TokenAuthenticator {
       TokenAuthenticatorOptions options);
 
   absl::StatusOr<Principal> Authenticate(const PeerIdentity& peer,
-                                         absl::string_view bearer_token) const;
+                                         absl::string_view bearer_token,
+                                         absl::Time now) const;
 
  private:
   TokenAuthenticator(const IdentityManager* manager,

@@ -151,7 +151,62 @@ class IdentityTest : public ::testing::Test {
     return m.GetUnreadCounts(r, As(token)).status();
   }
 
+  absl::StatusOr<v1::CreatePatientLinkResponse> CreateLink(
+      const std::string& patient, v1::LinkFactor factor) {
+    v1::CreatePatientLinkRequest r;
+    r.set_parent(patient);
+    r.set_factor(factor);
+    return ehr_a_.CreatePatientLink(r);
+  }
+
+  absl::StatusOr<v1::RedeemLinkResponse> RedeemDob(const std::string& token,
+                                                   v1::Date dob) {
+    v1::RedeemLinkRequest r;
+    r.set_link_token(token);
+    *r.mutable_date_of_birth() = dob;
+    r.set_client_address("198.51.100.7");
+    return portal_.RedeemLink(r, As(""));
+  }
+
+  absl::StatusOr<v1::RedeemLinkResponse> RedeemCode(const std::string& token,
+                                                    const std::string& code) {
+    v1::RedeemLinkRequest r;
+    r.set_link_token(token);
+    r.set_one_time_code(code);
+    return portal_.RedeemLink(r, As(""));
+  }
+
+  // A verified session for `patient_` (DOB link); its token for `sid`.
+  std::string OpenSession() {
+    auto link = CreateLink(patient_, v1::LINK_FACTOR_DATE_OF_BIRTH);
+    EXPECT_TRUE(link.ok()) << link.status();
+    auto redeemed = RedeemDob(link->link_token(), Dob(1984, 2, 29));
+    EXPECT_TRUE(redeemed.ok()) << redeemed.status();
+    session_name_ = redeemed->session().name();
+    return redeemed->session_token();
+  }
+
+  // A portal token for `patient_` in session `sid`, minted now.
+  std::string PatientToken(const std::string& sid,
+                           const std::string& sub = "") {
+    Json c = Claims(kPortalIss, sub.empty() ? patient_ : sub);
+    c["sid"] = sid;
+    return Sign(*portal_signer_, c);
+  }
+
+  // Waits until every write queued so far (e.g. a session's idle-limit
+  // extension, which calls do not wait for) is committed: the store's
+  // writer runs jobs in order.
+  void DrainWrites() {
+    ASSERT_TRUE(
+        server_.env()
+            .db->WriteAndWait([](sql::Txn&) { return absl::OkStatus(); })
+            .ok());
+  }
+
   TestServer server_;
+  IdentityClient portal_{server_.ChannelFor(kPortal)};
+  std::string session_name_;
   IdentityClient admin_{server_.ChannelFor(kAdmin)};
   IdentityClient ehr_a_{server_.ChannelFor(kEhrA)};
   IdentityClient ehr_b_{server_.ChannelFor(kEhrB)};
@@ -524,38 +579,183 @@ TEST_F(IdentityTest, PatientTokensFromThePortalReachOnlyTheirOwnRecords) {
   auto other = ehr_a_.CreatePatient(q);
   ASSERT_TRUE(other.ok()) << other.status();
 
-  IdentityClient portal(server_.ChannelFor(kPortal));
+  IdentityClient& portal = portal_;
+  const std::string sid = OpenSession();
   v1::GetPatientRequest get;
   get.set_name(patient_);
-  auto own = portal.GetPatient(
-      get, As(Sign(*portal_signer_, Claims(kPortalIss, patient_))));
+  auto own = portal.GetPatient(get, As(PatientToken(sid)));
   ASSERT_TRUE(own.ok()) << own.status();
   EXPECT_EQ(own->patient().name(), patient_);
   // Another patient's record: not found, like an absent one.
   get.set_name(other->patient().name());
-  auto theirs = portal.GetPatient(
-      get, As(Sign(*portal_signer_, Claims(kPortalIss, patient_))));
+  auto theirs = portal.GetPatient(get, As(PatientToken(sid)));
   EXPECT_EQ(theirs.status().code(), absl::StatusCode::kNotFound);
   // The portal without a token is not a patient.
   EXPECT_EQ(ErrorReason(portal.GetPatient(get, As("")).status()),
             "ROLE_NOT_ALLOWED");
   // An EHR may not present portal tokens.
-  absl::Status s = UnreadCounts(
-      kEhrA, patient_, Sign(*portal_signer_, Claims(kPortalIss, patient_)));
+  absl::Status s = UnreadCounts(kEhrA, patient_, PatientToken(sid));
   EXPECT_EQ(ErrorReason(s), "ISSUER_NOT_ALLOWED");
   // A subject that is no patient of the issuer's tenant.
   s = UnreadCounts(kPortal, patient_,
-                   Sign(*portal_signer_,
-                        Claims(kPortalIss, "tenants/clinic-a/patients/ghost")));
+                   PatientToken(sid, "tenants/clinic-a/patients/ghost"));
   EXPECT_EQ(ErrorReason(s), "PRINCIPAL_NOT_FOUND");
-  s = UnreadCounts(
-      kPortal, patient_,
-      Sign(*portal_signer_, Claims(kPortalIss, "tenants/clinic-b/patients/x")));
+  s = UnreadCounts(kPortal, patient_,
+                   PatientToken(sid, "tenants/clinic-b/patients/x"));
   EXPECT_EQ(ErrorReason(s), "ISSUER_NOT_ALLOWED");
   // The patient principal reaches their own unread counts.
-  EXPECT_TRUE(UnreadCounts(kPortal, patient_,
-                           Sign(*portal_signer_, Claims(kPortalIss, patient_)))
-                  .ok());
+  EXPECT_TRUE(UnreadCounts(kPortal, patient_, PatientToken(sid)).ok());
+  // Without a session, or with another patient's session: refused.
+  s = UnreadCounts(kPortal, patient_,
+                   Sign(*portal_signer_, Claims(kPortalIss, patient_)));
+  EXPECT_EQ(ErrorReason(s), "SESSION_EXPIRED");
+  s = UnreadCounts(kPortal, other->patient().name(),
+                   PatientToken(sid, other->patient().name()));
+  EXPECT_EQ(ErrorReason(s), "SESSION_EXPIRED");
+}
+
+// ------------------------------------------------------- Links, sessions
+
+TEST_F(IdentityTest, LinkCodeValidAtTMinusOneSecondFailsAtTPlusOneSecond) {
+  auto first = CreateLink(patient_, v1::LINK_FACTOR_ONE_TIME_CODE);
+  auto second = CreateLink(patient_, v1::LINK_FACTOR_ONE_TIME_CODE);
+  ASSERT_TRUE(first.ok() && second.ok());
+  // No code yet.
+  EXPECT_EQ(ErrorReason(RedeemCode(first->link_token(), "12345678").status()),
+            "CODE_NOT_ISSUED");
+  v1::IssueLinkCodeRequest issue;
+  issue.set_name(first->link().name());
+  auto c1 = ehr_a_.IssueLinkCode(issue);
+  issue.set_name(second->link().name());
+  issue.clear_request_id();
+  auto c2 = ehr_a_.IssueLinkCode(issue);
+  ASSERT_TRUE(c1.ok() && c2.ok()) << c1.status() << c2.status();
+  ASSERT_EQ(c1->code().size(), 8u);
+  const absl::Time t = absl::FromUnixSeconds(c1->expire_time().seconds()) +
+                       absl::Nanoseconds(c1->expire_time().nanos());
+  EXPECT_EQ(t - server_.clock().Now(), absl::Minutes(10));
+
+  server_.clock().Set(t - absl::Seconds(1));
+  auto ok = RedeemCode(first->link_token(), c1->code());
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->patient(), patient_);
+  EXPECT_EQ(ok->session().state(), v1::PATIENT_SESSION_STATE_ACTIVE);
+
+  server_.clock().Set(t + absl::Seconds(1));
+  auto late = RedeemCode(second->link_token(), c2->code());
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(late.status()), "CODE_EXPIRED");
+
+  // A DOB link cannot get a code; a code link cannot be redeemed by DOB.
+  auto dob_link = CreateLink(patient_, v1::LINK_FACTOR_DATE_OF_BIRTH);
+  issue.set_name(dob_link->link().name());
+  issue.clear_request_id();
+  EXPECT_EQ(ErrorReason(ehr_a_.IssueLinkCode(issue).status()), "WRONG_FACTOR");
+  EXPECT_EQ(
+      ErrorReason(RedeemDob(second->link_token(), Dob(1984, 2, 29)).status()),
+      "WRONG_FACTOR");
+}
+
+TEST_F(IdentityTest, LinkIsSingleUseAndStoredOnlyAsHash) {
+  auto link = CreateLink(patient_, v1::LINK_FACTOR_DATE_OF_BIRTH);
+  ASSERT_TRUE(link.ok()) << link.status();
+  EXPECT_EQ(link->link().state(), v1::PATIENT_LINK_STATE_ACTIVE);
+  EXPECT_EQ(link->link().created_by().role(), v1::ROLE_EHR_SYSTEM);
+  ASSERT_GE(link->link_token().size(), 22u);
+  auto first = RedeemDob(link->link_token(), Dob(1984, 2, 29));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->session_token().empty());
+  auto again = RedeemDob(link->link_token(), Dob(1984, 2, 29));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(again.status()), "LINK_ALREADY_USED");
+  EXPECT_EQ(ErrorReason(
+                RedeemDob("AAAAAAAAAAAAAAAAAAAAAA", Dob(1984, 2, 29)).status()),
+            "LINK_NOT_FOUND");
+  // Neither the link token nor the session token is in the database file.
+  DrainWrites();
+  std::ifstream in(server_.dir() + "/careseal.db", std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  EXPECT_EQ(bytes.str().find(link->link_token()), std::string::npos);
+  EXPECT_EQ(bytes.str().find(first->session_token()), std::string::npos);
+
+  // Revoked links are dead too.
+  auto revoked = CreateLink(patient_, v1::LINK_FACTOR_DATE_OF_BIRTH);
+  v1::RevokePatientLinkRequest revoke;
+  revoke.set_name(revoked->link().name());
+  auto r = ehr_a_.RevokePatientLink(revoke);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->link().state(), v1::PATIENT_LINK_STATE_REVOKED);
+  EXPECT_EQ(
+      ErrorReason(RedeemDob(revoked->link_token(), Dob(1984, 2, 29)).status()),
+      "LINK_REVOKED");
+  // Another tenant's EHR cannot see or create links of this patient.
+  client::IdentityClient& ehr_b = ehr_b_;
+  v1::CreatePatientLinkRequest foreign;
+  foreign.set_parent(patient_);
+  foreign.set_factor(v1::LINK_FACTOR_DATE_OF_BIRTH);
+  EXPECT_EQ(ehr_b.CreatePatientLink(foreign).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(IdentityTest, FiveWrongDatesOfBirthLockTheLinkDurably) {
+  auto link = CreateLink(patient_, v1::LINK_FACTOR_DATE_OF_BIRTH);
+  ASSERT_TRUE(link.ok()) << link.status();
+  for (int i = 1; i <= 5; ++i) {
+    auto wrong = RedeemDob(link->link_token(), Dob(1984, 3, i));
+    EXPECT_EQ(wrong.status().code(), absl::StatusCode::kPermissionDenied) << i;
+    EXPECT_EQ(ErrorReason(wrong.status()), "SECOND_FACTOR_MISMATCH") << i;
+    EXPECT_NE(wrong.status().message().find(
+                  absl::StrCat(5 - i, " attempts remaining")),
+              std::string::npos)
+        << wrong.status();
+  }
+  // Locked, across a restart, even with the right date.
+  server_.Restart();
+  auto right = RedeemDob(link->link_token(), Dob(1984, 2, 29));
+  EXPECT_EQ(right.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(right.status()), "LINK_LOCKED");
+}
+
+TEST_F(IdentityTest, SessionsHaveIdleAndAbsoluteLimits) {
+  const std::string sid = OpenSession();
+  const std::string own = patient_;
+  // Activity every 14 minutes keeps the session alive (idle limit 15 min).
+  for (int i = 0; i < 3; ++i) {
+    server_.clock().Advance(absl::Minutes(14));
+    ASSERT_TRUE(UnreadCounts(kPortal, own, PatientToken(sid)).ok()) << i;
+    DrainWrites();
+  }
+  // 15 minutes idle: ended.
+  server_.clock().Advance(absl::Minutes(15));
+  EXPECT_EQ(ErrorReason(UnreadCounts(kPortal, own, PatientToken(sid))),
+            "SESSION_EXPIRED");
+
+  // Absolute limit: 12 hours after redemption, whatever the activity.
+  const std::string sid2 = OpenSession();
+  const absl::Time start = server_.clock().Now();
+  while (server_.clock().Now() + absl::Minutes(10) < start + absl::Hours(12)) {
+    server_.clock().Advance(absl::Minutes(10));
+    ASSERT_TRUE(UnreadCounts(kPortal, own, PatientToken(sid2)).ok());
+    DrainWrites();
+  }
+  server_.clock().Set(start + absl::Hours(12) - absl::Seconds(1));
+  EXPECT_TRUE(UnreadCounts(kPortal, own, PatientToken(sid2)).ok());
+  server_.clock().Set(start + absl::Hours(12));
+  EXPECT_EQ(ErrorReason(UnreadCounts(kPortal, own, PatientToken(sid2))),
+            "SESSION_EXPIRED");
+}
+
+TEST_F(IdentityTest, PatientEndsOwnSession) {
+  const std::string sid = OpenSession();
+  v1::EndPatientSessionRequest end;
+  end.set_name(session_name_);
+  auto ended = portal_.EndPatientSession(end, As(PatientToken(sid)));
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->session().state(), v1::PATIENT_SESSION_STATE_ENDED);
+  EXPECT_TRUE(ended->session().has_end_time());
+  EXPECT_EQ(ErrorReason(UnreadCounts(kPortal, patient_, PatientToken(sid))),
+            "SESSION_EXPIRED");
 }
 
 TEST_F(IdentityTest, TokenRejectionsAreAudited) {
