@@ -5,9 +5,13 @@
 // and end-user tokens: real JWTs minted in the test (ES256 with cjose, EdDSA
 // with OpenSSL through authn::JwtSigner) checked by the server's token
 // authenticator on every service's RPCs, on the FakeClock.
+#include <atomic>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/identity_client.h"
@@ -756,6 +760,99 @@ TEST_F(IdentityTest, PatientEndsOwnSession) {
   EXPECT_TRUE(ended->session().has_end_time());
   EXPECT_EQ(ErrorReason(UnreadCounts(kPortal, patient_, PatientToken(sid))),
             "SESSION_EXPIRED");
+}
+
+// 10,000 identity names of another tenant (real patients and clinicians
+// there, random ones, and tenant B itself) get exactly the answer an absent
+// name of one's own tenant gets.
+TEST_F(IdentityTest, ForeignIdentityNamesLeakNothing) {
+  // Tenant B's real records.
+  v1::RegisterIssuerRequest reg;
+  reg.set_parent("tenants/clinic-b");
+  reg.set_issuer_id("epic");
+  reg.mutable_issuer()->set_issuer_uri(kEhrIss);
+  reg.mutable_issuer()->set_kind(v1::ISSUER_KIND_EHR);
+  reg.mutable_issuer()->add_peer_identities(kEhrB);
+  reg.mutable_issuer()->set_jwks_json(es_->PublicJwks());
+  ASSERT_TRUE(admin_.RegisterIssuer(reg).ok());
+  v1::CreateClinicianRequest c;
+  c.set_parent("tenants/clinic-b");
+  c.set_clinician_id("dr-b");
+  c.mutable_clinician()->set_display_name("Dr B");
+  c.mutable_clinician()->set_issuer("tenants/clinic-b/issuers/epic");
+  c.mutable_clinician()->set_subject("u-1");
+  ASSERT_TRUE(admin_.CreateClinician(c).ok());
+  std::vector<std::string> real_patients;
+  for (int i = 0; i < 10; ++i) {
+    v1::CreatePatientRequest p;
+    p.set_parent("tenants/clinic-b");
+    p.mutable_patient()->set_external_id(absl::StrCat("B-", i));
+    *p.mutable_patient()->mutable_date_of_birth() = Dob(1970 + i, 1, 1);
+    auto created = ehr_b_.CreatePatient(p);
+    ASSERT_TRUE(created.ok()) << created.status();
+    real_patients.push_back(created->patient().name());
+  }
+
+  v1::GetPatientRequest absent;
+  absent.set_name("tenants/clinic-a/patients/nothere");
+  const absl::Status reference = ehr_a_.GetPatient(absent).status();
+  ASSERT_EQ(reference.code(), absl::StatusCode::kNotFound);
+
+  constexpr int kProbes = 10000;
+  constexpr int kThreads = 8;
+  std::atomic<int> leaks{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(4321 + t);
+      IdentityClient ehr_a(server_.ChannelFor(kEhrA));
+      CallOptions once;
+      once.max_attempts = 1;
+      for (int i = t; i < kProbes; i += kThreads) {
+        absl::Status s;
+        switch (i % 4) {
+          case 0: {
+            v1::GetPatientRequest r;
+            r.set_name(real_patients[rng() % real_patients.size()]);
+            s = ehr_a.GetPatient(r, once).status();
+            break;
+          }
+          case 1: {
+            v1::GetPatientRequest r;
+            r.set_name(absl::StrCat("tenants/clinic-b/patients/p", rng()));
+            s = ehr_a.GetPatient(r, once).status();
+            break;
+          }
+          case 2: {
+            v1::GetClinicianRequest r;
+            r.set_name(rng() % 2 ? "tenants/clinic-b/clinicians/dr-b"
+                                 : absl::StrCat("tenants/clinic-b/clinicians/c",
+                                                rng()));
+            s = ehr_a.GetClinician(r, once).status();
+            break;
+          }
+          default: {
+            v1::GetTenantRequest r;
+            r.set_name(rng() % 2 ? "tenants/clinic-b"
+                                 : absl::StrCat("tenants/t", rng()));
+            s = ehr_a.GetTenant(r, once).status();
+            break;
+          }
+        }
+        if (s.code() != reference.code() ||
+            s.message() != reference.message() ||
+            ErrorReason(s) != ErrorReason(reference)) {
+          ++leaks;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::printf(
+      "identity names of another tenant probed: %d, answers "
+      "differing from absent: %d\n",
+      kProbes, leaks.load());
+  EXPECT_EQ(leaks, 0);
 }
 
 TEST_F(IdentityTest, TokenRejectionsAreAudited) {
