@@ -1,4 +1,5 @@
-// careseal admin tenant|issuer|clinician|patient ...: the identity service.
+// careseal admin tenant|issuer|clinician|patient|link ...: the identity
+// service.
 // Responses print as JSON (proto3 JSON mapping). Updates send an update mask
 // naming exactly the options given.
 #include <iostream>
@@ -505,6 +506,108 @@ void AddPatientCommands(CLI::App& admin, Globals& g, Action& run) {
   });
 }
 
+void AddLinkCommands(CLI::App& admin, Globals& g, Action& run) {
+  auto* link = admin.add_subcommand(
+      "link", "one-time portal links (the token and codes print once)");
+  link->require_subcommand(1);
+
+  struct Args {
+    std::string patient, name, target, factor = "dob", token, dob, code,
+                                       client_address, session;
+  };
+  auto a = std::make_shared<Args>();
+
+  auto* create = link->add_subcommand("create", "create a link for a patient");
+  create->add_option("patient", a->patient, "tenants/{t}/patients/{p}")
+      ->required();
+  create->add_option("--factor", a->factor, "dob or code")
+      ->capture_default_str();
+  create->add_option("--target", a->target, "the task the link opens");
+  create->callback([&g, &run, a] {
+    run = [&g, a] {
+      if (a->factor != "dob" && a->factor != "code") {
+        return ReportError(
+            absl::InvalidArgumentError("--factor is dob or code"));
+      }
+      v1::CreatePatientLinkRequest r;
+      r.set_parent(a->patient);
+      r.set_target(a->target);
+      r.set_factor(a->factor == "dob" ? v1::LINK_FACTOR_DATE_OF_BIRTH
+                                      : v1::LINK_FACTOR_ONE_TIME_CODE);
+      return Run(g, [&](client::IdentityClient& c) {
+        return c.CreatePatientLink(r, g.Call());
+      });
+    };
+  });
+
+  auto* code = link->add_subcommand(
+      "code", "issue a one-time code (valid 10 minutes) for a code link");
+  code->add_option("name", a->name, "tenants/{t}/patients/{p}/links/{l}")
+      ->required();
+  code->callback([&g, &run, a] {
+    run = [&g, a] {
+      return Run(g, [&](client::IdentityClient& c) {
+        v1::IssueLinkCodeRequest r;
+        r.set_name(a->name);
+        return c.IssueLinkCode(r, g.Call());
+      });
+    };
+  });
+
+  auto* revoke = link->add_subcommand("revoke", "revoke an unused link");
+  revoke->add_option("name", a->name, "tenants/{t}/patients/{p}/links/{l}")
+      ->required();
+  revoke->callback([&g, &run, a] {
+    run = [&g, a] {
+      return Run(g, [&](client::IdentityClient& c) {
+        v1::RevokePatientLinkRequest r;
+        r.set_name(a->name);
+        return c.RevokePatientLink(r, g.Call());
+      });
+    };
+  });
+
+  auto* redeem = link->add_subcommand(
+      "redeem", "redeem a link with its second factor (as the portal)");
+  redeem->add_option("--token", a->token, "the link token")->required();
+  redeem->add_option("--dob", a->dob, "date of birth YYYY-MM-DD");
+  redeem->add_option("--code", a->code, "one-time code");
+  redeem->add_option("--client-address", a->client_address);
+  redeem->callback([&g, &run, a] {
+    run = [&g, a] {
+      v1::RedeemLinkRequest r;
+      r.set_link_token(a->token);
+      r.set_client_address(a->client_address);
+      if (!a->dob.empty()) {
+        auto dob = ParseDate(a->dob);
+        if (!dob.ok()) return ReportError(dob.status());
+        *r.mutable_date_of_birth() = *dob;
+      } else if (!a->code.empty()) {
+        r.set_one_time_code(a->code);
+      } else {
+        return ReportError(absl::InvalidArgumentError("give --dob or --code"));
+      }
+      return Run(g, [&](client::IdentityClient& c) {
+        return c.RedeemLink(r, g.Call());
+      });
+    };
+  });
+
+  auto* end = link->add_subcommand("end-session", "end a portal session");
+  end->add_option("session", a->session,
+                  "tenants/{t}/patients/{p}/portalSessions/{s}")
+      ->required();
+  end->callback([&g, &run, a] {
+    run = [&g, a] {
+      return Run(g, [&](client::IdentityClient& c) {
+        v1::EndPatientSessionRequest r;
+        r.set_name(a->session);
+        return c.EndPatientSession(r, g.Call());
+      });
+    };
+  });
+}
+
 }  // namespace
 
 void AddIdentityCommands(CLI::App& app, Globals& globals, Action& run) {
@@ -515,6 +618,7 @@ void AddIdentityCommands(CLI::App& app, Globals& globals, Action& run) {
   AddIssuerCommands(*admin, globals, run);
   AddClinicianCommands(*admin, globals, run);
   AddPatientCommands(*admin, globals, run);
+  AddLinkCommands(*admin, globals, run);
 }
 
 }  // namespace careseal::cli

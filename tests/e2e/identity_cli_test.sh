@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Identity through the real binaries: an admin registers a tenant, an EHR
 # token issuer (an Ed25519 JWK Set made here with openssl) and a clinician
-# with `careseal admin ...`; the EHR registers a patient; then the EHR's
+# with `careseal admin ...`; the EHR registers a patient and a DOB link the
+# portal redeems (`careseal admin link ...`); then the EHR's
 # clinician acts through `careseal --token JWT` with JWTs minted here
 # (EdDSA signed by `openssl pkeyutl`): accepted once, refused when replayed,
 # tampered, or after the issuer is revoked.
@@ -88,6 +89,17 @@ if grep -q "1980-05-17\|MRN-9" "$WORK/server.log"; then fail "PII in the server 
 if OUT=$(cli ehr-demo admin patient create tenants/demo-clinic --external-id MRN-10 \
   --dob 1980-02-30 2>&1); then fail "bad date accepted"; fi
 echo "$OUT" | grep -q "INVALID_DATE" || fail "bad date: $OUT"
+
+# A DOB link: the wrong date counts a try, the right one opens a session
+# once; the link token is single use.
+LINK=$(cli ehr-demo admin link create "$PATIENT" --factor dob)
+LTOKEN=$(echo "$LINK" | json 'd["link_token"]')
+if OUT=$(cli portal admin link redeem --token "$LTOKEN" --dob 1980-05-18 2>&1); then fail "wrong dob"; fi
+echo "$OUT" | grep -q "SECOND_FACTOR_MISMATCH.*4 attempts remaining" || fail "wrong dob: $OUT"
+SESSION=$(cli portal admin link redeem --token "$LTOKEN" --dob 1980-05-17 | json 'd["session"]["state"]')
+[[ "$SESSION" == PATIENT_SESSION_STATE_ACTIVE ]] || fail "session: $SESSION"
+if OUT=$(cli portal admin link redeem --token "$LTOKEN" --dob 1980-05-17 2>&1); then fail "reuse"; fi
+echo "$OUT" | grep -q "LINK_ALREADY_USED" || fail "reuse: $OUT"
 
 # A thread (opened by a clinician tool's own certificate). The EHR alone may
 # not message in it; with its clinician's token it may. Tokens are single
