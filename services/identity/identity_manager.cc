@@ -1061,6 +1061,34 @@ struct RedeemOutcome {
 };
 }  // namespace
 
+bool AttemptLimiter::Allow(absl::string_view key, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto prune = [&](std::vector<absl::Time>& v) {
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](absl::Time t) { return t <= now - window_; }),
+            v.end());
+  };
+  auto it = attempts_.find(key);
+  if (it == attempts_.end()) {
+    if (attempts_.size() >= max_keys_) {
+      for (auto i = attempts_.begin(); i != attempts_.end();) {
+        prune(i->second);
+        if (i->second.empty()) {
+          attempts_.erase(i++);
+        } else {
+          ++i;
+        }
+      }
+      if (attempts_.size() >= max_keys_) return false;  // fail closed
+    }
+    it = attempts_.emplace(std::string(key), std::vector<absl::Time>()).first;
+  }
+  prune(it->second);
+  if (static_cast<int>(it->second.size()) >= max_attempts_) return false;
+  it->second.push_back(now);
+  return true;
+}
+
 void IdentityManager::RedeemLink(CallContext& call, RedeemInput in,
                                  Done<Redeemed> done) {
   absl::Status valid = NeedSealer(deps_.sealer);
@@ -1078,6 +1106,14 @@ void IdentityManager::RedeemLink(CallContext& call, RedeemInput in,
   }
   if (valid.ok()) valid = CheckSingleLine("user_agent", in.user_agent, 0, 512);
   if (!valid.ok()) return done(valid);
+  if (!in.client_address.empty() &&
+      !redeem_limiter_.Allow(
+          absl::StrCat(call.principal.peer, "|", in.client_address),
+          call.now)) {
+    return done(Error(absl::StatusCode::kResourceExhausted, "RATE_LIMITED",
+                      "too many link redemptions from this client address; "
+                      "try again in a few minutes"));
+  }
   std::string session_token = NewToken(*deps_.random);
   std::string session_id = crypto::NewOpaqueId(*deps_.random);
   sql::WriteValue<RedeemOutcome>(

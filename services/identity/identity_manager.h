@@ -17,8 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "services/common/clock.h"
 #include "services/common/crypto/random.h"
 #include "services/common/platform/call.h"
@@ -156,6 +158,33 @@ struct Redeemed {
 absl::Status CheckDateOfBirth(absl::string_view field, const Date& d,
                               absl::Time now);
 
+// RedeemLink attempts allowed per client address (as the portal reports
+// it) in a sliding window; more are RESOURCE_EXHAUSTED (RATE_LIMITED).
+inline constexpr int kRedeemAttemptsPerAddress = 20;
+inline constexpr absl::Duration kRedeemWindow = absl::Minutes(10);
+
+// Counts attempts per key in a sliding window on the injected clock, in
+// this process's memory (a restart or another replica starts afresh; the
+// per-link lock after 5 failed tries is durable). At most `max_keys` keys
+// are tracked; beyond that, keys whose window has passed are dropped first,
+// and a new key is refused rather than forgetting a live one. Thread-safe.
+class AttemptLimiter {
+ public:
+  AttemptLimiter(int max_attempts, absl::Duration window,
+                 size_t max_keys = 100000)
+      : max_attempts_(max_attempts), window_(window), max_keys_(max_keys) {}
+  // Records an attempt for `key` at `now`; false if over the limit.
+  bool Allow(absl::string_view key, absl::Time now);
+
+ private:
+  const int max_attempts_;
+  const absl::Duration window_;
+  const size_t max_keys_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::vector<absl::Time>> attempts_
+      ABSL_GUARDED_BY(mu_);
+};
+
 struct IdentityDeps {
   sql::Database* db;
   const Clock* clock;
@@ -231,9 +260,10 @@ class IdentityManager {
   void RevokePatientLink(CallContext& call, std::string tenant,
                          std::string patient_id, std::string link_id,
                          Done<PatientLink> done);
-  // A wrong second factor is counted (and audited) in its own committed
-  // transaction, then answered PERMISSION_DENIED (SECOND_FACTOR_MISMATCH);
-  // the 5th locks the link.
+  // A wrong second factor is counted in its own committed transaction, then
+  // answered PERMISSION_DENIED (SECOND_FACTOR_MISMATCH); the 5th locks the
+  // link. More than kRedeemAttemptsPerAddress attempts from one non-empty
+  // client address within kRedeemWindow: RESOURCE_EXHAUSTED (RATE_LIMITED).
   void RedeemLink(CallContext& call, RedeemInput in, Done<Redeemed> done);
   void EndPatientSession(CallContext& call, std::string tenant,
                          std::string patient_id, std::string session_id,
@@ -277,6 +307,7 @@ class IdentityManager {
 
   IdentityDeps deps_;
   mutable SqlIdentityStore store_;
+  AttemptLimiter redeem_limiter_{kRedeemAttemptsPerAddress, kRedeemWindow};
 };
 
 }  // namespace careseal::identity

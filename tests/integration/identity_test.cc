@@ -721,6 +721,32 @@ TEST_F(IdentityTest, FiveWrongDatesOfBirthLockTheLinkDurably) {
   EXPECT_EQ(ErrorReason(right.status()), "LINK_LOCKED");
 }
 
+TEST_F(IdentityTest, RedemptionsAreRateLimitedPerClientAddress) {
+  auto redeem = [&](const std::string& token, const std::string& address) {
+    v1::RedeemLinkRequest r;
+    r.set_link_token(token);
+    *r.mutable_date_of_birth() = Dob(1984, 2, 29);
+    r.set_client_address(address);
+    return portal_.RedeemLink(r, As("")).status();
+  };
+  // Guessing tokens from one address: 20 tries in 10 minutes, then refused.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(ErrorReason(redeem(absl::StrCat("guess", i, "AAAAAAAAAAAAAA"),
+                                 "203.0.113.9")),
+              "LINK_NOT_FOUND")
+        << i;
+  }
+  auto link = CreateLink(patient_, v1::LINK_FACTOR_DATE_OF_BIRTH);
+  ASSERT_TRUE(link.ok());
+  absl::Status limited = redeem(link->link_token(), "203.0.113.9");
+  EXPECT_EQ(limited.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ErrorReason(limited), "RATE_LIMITED");
+  // The refused attempt did not touch the link: once the window has passed
+  // the same address redeems it.
+  server_.clock().Advance(absl::Minutes(10));
+  EXPECT_TRUE(redeem(link->link_token(), "203.0.113.9").ok());
+}
+
 TEST_F(IdentityTest, SessionsHaveIdleAndAbsoluteLimits) {
   const std::string sid = OpenSession();
   const std::string own = patient_;
