@@ -27,6 +27,65 @@ using sql::Text;
   "tenant, clinician_id, display_name, issuer_id, subject, roles, " \
   "care_team, on_call, state, create_time_us, update_time_us"
 
+#define PATIENT_COLUMNS                                       \
+  "tenant, patient_id, external_id_sealed, external_id_mac, " \
+  "display_name_sealed, dob_mac, state, create_time_us, update_time_us"
+
+#define LINK_COLUMNS                                                      \
+  "tenant, patient_id, link_id, target, factor, state, failed_attempts, " \
+  "created_by_name, created_by_role, created_by_peer, create_time_us, "   \
+  "expire_time_us, redeem_time_us, token_hash, code_mac, code_expire_us"
+
+#define SESSION_COLUMNS                                                   \
+  "tenant, patient_id, session_id, link, target, state, create_time_us, " \
+  "idle_expire_us, expire_us, end_time_us, token_hash"
+
+std::optional<absl::Time> OptTime(const sql::Row& r, size_t i) {
+  if (r.IsNull(i)) return std::nullopt;
+  return FromMicros(r.Int(i));
+}
+
+sql::Value OptMicros(const std::optional<absl::Time>& t) {
+  return t ? Int(ToMicros(*t)) : Null();
+}
+
+PatientLink LinkFromRow(const sql::Row& r) {
+  PatientLink l;
+  l.tenant = r.Str(0);
+  l.patient_id = r.Str(1);
+  l.id = r.Str(2);
+  l.target = r.Str(3);
+  l.factor = static_cast<LinkFactor>(r.Int(4));
+  l.state = static_cast<LinkState>(r.Int(5));
+  l.failed_attempts = static_cast<int>(r.Int(6));
+  l.created_by_name = r.Str(7);
+  l.created_by_role = static_cast<Role>(r.Int(8));
+  l.created_by_peer = r.Str(9);
+  l.create_time = FromMicros(r.Int(10));
+  l.expire_time = FromMicros(r.Int(11));
+  l.redeem_time = OptTime(r, 12);
+  l.token_hash = r.Str(13);
+  l.code_mac = r.Str(14);
+  l.code_expire_time = OptTime(r, 15);
+  return l;
+}
+
+PatientSession SessionFromRow(const sql::Row& r) {
+  PatientSession s;
+  s.tenant = r.Str(0);
+  s.patient_id = r.Str(1);
+  s.id = r.Str(2);
+  s.link = r.Str(3);
+  s.target = r.Str(4);
+  s.state = static_cast<SessionState>(r.Int(5));
+  s.create_time = FromMicros(r.Int(6));
+  s.idle_expire_time = FromMicros(r.Int(7));
+  s.expire_time = FromMicros(r.Int(8));
+  s.end_time = OptTime(r, 9);
+  s.token_hash = r.Str(10);
+  return s;
+}
+
 // Lists are stored one item a line (validated items never hold a newline).
 std::string JoinLines(const std::vector<std::string>& v) {
   return absl::StrJoin(v, "\n");
@@ -94,6 +153,20 @@ Clinician ClinicianFromRow(const sql::Row& r) {
   return c;
 }
 
+PatientRow PatientFromRow(const sql::Row& r) {
+  PatientRow p;
+  p.tenant = r.Str(0);
+  p.id = r.Str(1);
+  p.external_id_sealed = r.Str(2);
+  p.external_id_mac = r.Str(3);
+  p.display_name_sealed = r.Str(4);
+  p.dob_mac = r.Str(5);
+  p.state = static_cast<PrincipalState>(r.Int(6));
+  p.create_time = FromMicros(r.Int(7));
+  p.update_time = FromMicros(r.Int(8));
+  return p;
+}
+
 }  // namespace
 
 const std::vector<sql::Migration>& IdentityMigrations() {
@@ -124,6 +197,40 @@ const std::vector<sql::Migration>& IdentityMigrations() {
        "  PRIMARY KEY (tenant, clinician_id));"
        "CREATE UNIQUE INDEX identity_clinicians_by_subject ON "
        "identity_clinicians (tenant, issuer_id, subject)"},
+      {3,
+       "CREATE INDEX identity_issuers_by_iss ON identity_issuers "
+       "(issuer_uri);"
+       "CREATE TABLE identity_patients ("
+       "  tenant TEXT NOT NULL, patient_id TEXT NOT NULL,"
+       "  external_id_sealed BLOB NOT NULL, external_id_mac BLOB NOT NULL,"
+       "  display_name_sealed BLOB NOT NULL, dob_mac BLOB NOT NULL,"
+       "  state BIGINT NOT NULL, create_time_us BIGINT NOT NULL,"
+       "  update_time_us BIGINT NOT NULL,"
+       "  PRIMARY KEY (tenant, patient_id));"
+       "CREATE UNIQUE INDEX identity_patients_by_external_id ON "
+       "identity_patients (tenant, external_id_mac)"},
+      {4,
+       "CREATE TABLE identity_links ("
+       "  tenant TEXT NOT NULL, patient_id TEXT NOT NULL,"
+       "  link_id TEXT NOT NULL, target TEXT NOT NULL,"
+       "  factor BIGINT NOT NULL, state BIGINT NOT NULL,"
+       "  failed_attempts BIGINT NOT NULL, created_by_name TEXT NOT NULL,"
+       "  created_by_role BIGINT NOT NULL, created_by_peer TEXT NOT NULL,"
+       "  create_time_us BIGINT NOT NULL, expire_time_us BIGINT NOT NULL,"
+       "  redeem_time_us BIGINT, token_hash BLOB NOT NULL,"
+       "  code_mac BLOB NOT NULL, code_expire_us BIGINT,"
+       "  PRIMARY KEY (tenant, patient_id, link_id));"
+       "CREATE UNIQUE INDEX identity_links_by_token ON identity_links "
+       "(token_hash);"
+       "CREATE TABLE identity_sessions ("
+       "  tenant TEXT NOT NULL, patient_id TEXT NOT NULL,"
+       "  session_id TEXT NOT NULL, link TEXT NOT NULL, target TEXT NOT NULL,"
+       "  state BIGINT NOT NULL, create_time_us BIGINT NOT NULL,"
+       "  idle_expire_us BIGINT NOT NULL, expire_us BIGINT NOT NULL,"
+       "  end_time_us BIGINT, token_hash BLOB NOT NULL,"
+       "  PRIMARY KEY (tenant, patient_id, session_id));"
+       "CREATE UNIQUE INDEX identity_sessions_by_token ON identity_sessions "
+       "(token_hash)"},
   };
   return *migrations;
 }
@@ -220,6 +327,18 @@ absl::StatusOr<Issuer> SqlIdentityStore::GetIssuer(sql::Txn& txn,
   return IssuerFromRow(rows[0]);
 }
 
+absl::StatusOr<std::vector<Issuer>> SqlIdentityStore::FindIssuersByUri(
+    sql::Txn& txn, absl::string_view issuer_uri) {
+  ASSIGN_OR_RETURN(auto rows,
+                   txn.Query("SELECT " ISSUER_COLUMNS
+                             " FROM identity_issuers WHERE issuer_uri = ? "
+                             "ORDER BY tenant, issuer_id",
+                             {Text(std::string(issuer_uri))}));
+  std::vector<Issuer> out;
+  for (const sql::Row& r : rows) out.push_back(IssuerFromRow(r));
+  return out;
+}
+
 absl::StatusOr<std::vector<Issuer>> SqlIdentityStore::ListIssuers(
     sql::Txn& txn, absl::string_view tenant, absl::string_view after,
     int limit) {
@@ -262,6 +381,20 @@ absl::Status SqlIdentityStore::InsertClinician(sql::Txn& txn,
   return s;
 }
 
+absl::Status SqlIdentityStore::UpdateClinician(sql::Txn& txn,
+                                               const Clinician& c) {
+  return txn
+      .Exec(
+          "UPDATE identity_clinicians SET display_name = ?, roles = ?, "
+          "care_team = ?, on_call = ?, state = ?, update_time_us = ? "
+          "WHERE tenant = ? AND clinician_id = ?",
+          {Text(c.display_name), Text(JoinRoles(c.roles)),
+           Int(c.care_team ? 1 : 0), Int(c.on_call ? 1 : 0),
+           Int(static_cast<int64_t>(c.state)), Int(ToMicros(c.update_time)),
+           Text(c.tenant), Text(c.id)})
+      .status();
+}
+
 absl::StatusOr<Clinician> SqlIdentityStore::GetClinician(
     sql::Txn& txn, absl::string_view tenant, absl::string_view id) {
   ASSIGN_OR_RETURN(
@@ -302,6 +435,179 @@ absl::StatusOr<std::vector<Clinician>> SqlIdentityStore::ListClinicians(
   std::vector<Clinician> out;
   for (const sql::Row& r : rows) out.push_back(ClinicianFromRow(r));
   return out;
+}
+
+absl::Status SqlIdentityStore::InsertPatient(sql::Txn& txn,
+                                             const PatientRow& p) {
+  absl::Status s =
+      txn.Exec(
+             "INSERT INTO identity_patients (" PATIENT_COLUMNS
+             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             {Text(p.tenant), Text(p.id), sql::Bytes(p.external_id_sealed),
+              sql::Bytes(p.external_id_mac), sql::Bytes(p.display_name_sealed),
+              sql::Bytes(p.dob_mac), Int(static_cast<int64_t>(p.state)),
+              Int(ToMicros(p.create_time)), Int(ToMicros(p.update_time))})
+          .status();
+  if (sql::IsUniqueViolation(s)) {
+    return AlreadyExists("EXTERNAL_ID_TAKEN",
+                         "the tenant already has a patient with this "
+                         "external_id");
+  }
+  return s;
+}
+
+absl::Status SqlIdentityStore::UpdatePatient(sql::Txn& txn,
+                                             const PatientRow& p) {
+  absl::Status s =
+      txn.Exec(
+             "UPDATE identity_patients SET external_id_sealed = ?, "
+             "external_id_mac = ?, display_name_sealed = ?, dob_mac = ?, "
+             "state = ?, update_time_us = ? WHERE tenant = ? AND "
+             "patient_id = ?",
+             {sql::Bytes(p.external_id_sealed), sql::Bytes(p.external_id_mac),
+              sql::Bytes(p.display_name_sealed), sql::Bytes(p.dob_mac),
+              Int(static_cast<int64_t>(p.state)), Int(ToMicros(p.update_time)),
+              Text(p.tenant), Text(p.id)})
+          .status();
+  if (sql::IsUniqueViolation(s)) {
+    return AlreadyExists("EXTERNAL_ID_TAKEN",
+                         "the tenant already has a patient with this "
+                         "external_id");
+  }
+  return s;
+}
+
+absl::StatusOr<PatientRow> SqlIdentityStore::GetPatient(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view id) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT " PATIENT_COLUMNS " FROM identity_patients WHERE "
+                "tenant = ? AND patient_id = ?",
+                {Text(std::string(tenant)), Text(std::string(id))}));
+  if (rows.empty()) return ResourceNotFound();
+  return PatientFromRow(rows[0]);
+}
+
+absl::StatusOr<std::vector<PatientRow>> SqlIdentityStore::ListPatients(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view external_id_mac,
+    absl::string_view after, int limit) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT " PATIENT_COLUMNS
+                " FROM identity_patients WHERE tenant = ? AND "
+                "patient_id > ? AND (? = 0 OR external_id_mac = ?) "
+                "ORDER BY patient_id LIMIT ?",
+                {Text(std::string(tenant)), Text(std::string(after)),
+                 Int(external_id_mac.empty() ? 0 : 1),
+                 sql::Bytes(std::string(external_id_mac)), Int(limit)}));
+  std::vector<PatientRow> out;
+  for (const sql::Row& r : rows) out.push_back(PatientFromRow(r));
+  return out;
+}
+
+absl::Status SqlIdentityStore::InsertLink(sql::Txn& txn, const PatientLink& l) {
+  return txn
+      .Exec("INSERT INTO identity_links (" LINK_COLUMNS
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            {Text(l.tenant), Text(l.patient_id), Text(l.id), Text(l.target),
+             Int(static_cast<int64_t>(l.factor)),
+             Int(static_cast<int64_t>(l.state)), Int(l.failed_attempts),
+             Text(l.created_by_name),
+             Int(static_cast<int64_t>(l.created_by_role)),
+             Text(l.created_by_peer), Int(ToMicros(l.create_time)),
+             Int(ToMicros(l.expire_time)), OptMicros(l.redeem_time),
+             sql::Bytes(l.token_hash), sql::Bytes(l.code_mac),
+             OptMicros(l.code_expire_time)})
+      .status();
+}
+
+absl::Status SqlIdentityStore::UpdateLink(sql::Txn& txn, const PatientLink& l) {
+  return txn
+      .Exec(
+          "UPDATE identity_links SET state = ?, failed_attempts = ?, "
+          "redeem_time_us = ?, token_hash = ?, code_mac = ?, "
+          "code_expire_us = ? WHERE tenant = ? AND patient_id = ? AND "
+          "link_id = ?",
+          {Int(static_cast<int64_t>(l.state)), Int(l.failed_attempts),
+           OptMicros(l.redeem_time), sql::Bytes(l.token_hash),
+           sql::Bytes(l.code_mac), OptMicros(l.code_expire_time),
+           Text(l.tenant), Text(l.patient_id), Text(l.id)})
+      .status();
+}
+
+absl::StatusOr<PatientLink> SqlIdentityStore::GetLink(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view patient_id,
+    absl::string_view id) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT " LINK_COLUMNS
+                " FROM identity_links WHERE tenant = ? AND "
+                "patient_id = ? AND link_id = ?",
+                {Text(std::string(tenant)), Text(std::string(patient_id)),
+                 Text(std::string(id))}));
+  if (rows.empty()) return ResourceNotFound();
+  return LinkFromRow(rows[0]);
+}
+
+absl::StatusOr<PatientLink> SqlIdentityStore::FindLinkByTokenHash(
+    sql::Txn& txn, absl::string_view hash) {
+  ASSIGN_OR_RETURN(
+      auto rows, txn.Query("SELECT " LINK_COLUMNS " FROM identity_links WHERE "
+                           "token_hash = ?",
+                           {sql::Bytes(std::string(hash))}));
+  if (rows.empty()) return ResourceNotFound();
+  return LinkFromRow(rows[0]);
+}
+
+absl::Status SqlIdentityStore::InsertSession(sql::Txn& txn,
+                                             const PatientSession& s) {
+  return txn
+      .Exec("INSERT INTO identity_sessions (" SESSION_COLUMNS
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            {Text(s.tenant), Text(s.patient_id), Text(s.id), Text(s.link),
+             Text(s.target), Int(static_cast<int64_t>(s.state)),
+             Int(ToMicros(s.create_time)), Int(ToMicros(s.idle_expire_time)),
+             Int(ToMicros(s.expire_time)), OptMicros(s.end_time),
+             sql::Bytes(s.token_hash)})
+      .status();
+}
+
+absl::Status SqlIdentityStore::UpdateSession(sql::Txn& txn,
+                                             const PatientSession& s) {
+  return txn
+      .Exec(
+          "UPDATE identity_sessions SET state = ?, idle_expire_us = ?, "
+          "end_time_us = ?, token_hash = ? WHERE tenant = ? AND "
+          "patient_id = ? AND session_id = ?",
+          {Int(static_cast<int64_t>(s.state)),
+           Int(ToMicros(s.idle_expire_time)), OptMicros(s.end_time),
+           sql::Bytes(s.token_hash), Text(s.tenant), Text(s.patient_id),
+           Text(s.id)})
+      .status();
+}
+
+absl::StatusOr<PatientSession> SqlIdentityStore::GetSession(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view patient_id,
+    absl::string_view id) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT " SESSION_COLUMNS
+                " FROM identity_sessions WHERE tenant = ? AND "
+                "patient_id = ? AND session_id = ?",
+                {Text(std::string(tenant)), Text(std::string(patient_id)),
+                 Text(std::string(id))}));
+  if (rows.empty()) return ResourceNotFound();
+  return SessionFromRow(rows[0]);
+}
+
+absl::StatusOr<PatientSession> SqlIdentityStore::FindSessionByTokenHash(
+    sql::Txn& txn, absl::string_view hash) {
+  ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT " SESSION_COLUMNS
+                                        " FROM identity_sessions WHERE "
+                                        "token_hash = ?",
+                                        {sql::Bytes(std::string(hash))}));
+  if (rows.empty()) return ResourceNotFound();
+  return SessionFromRow(rows[0]);
 }
 
 }  // namespace careseal::identity
