@@ -54,6 +54,23 @@ void Touch(CallContext& call, absl::string_view tenant,
   if (!patient_id.empty()) call.patient = PatientName(tenant, patient_id);
 }
 
+// The expiry jobs of a new consent request (see ConsentManager::ExpireDue).
+absl::Status ScheduleExpiries(sql::Txn& txn, const Consent& c) {
+  scheduler::Job job;
+  job.tenant = c.tenant;
+  job.kind = ConsentManager::kExpireKind;
+  job.payload = c.Name();
+  job.key = c.Name() + "/expire";
+  job.due = c.expire_time;
+  RETURN_IF_ERROR(scheduler::Schedule(txn, job).status());
+  if (c.valid_until) {
+    job.key = c.Name() + "/lapse";
+    job.due = *c.valid_until;
+    RETURN_IF_ERROR(scheduler::Schedule(txn, job).status());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Audit(sql::Txn& txn, CallContext& call) {
   ASSIGN_OR_RETURN(call.audit_leaf_index,
                    AppendAuditEvent(txn, call, absl::OkStatus()));
@@ -220,6 +237,7 @@ absl::Status ConsentManager::Migrate(sql::Database& db) {
   RETURN_IF_ERROR(db.Migrate("sealer", SealerMigrations()));
   RETURN_IF_ERROR(db.Migrate("signing_keys", SigningKeyMigrations()));
   RETURN_IF_ERROR(db.Migrate("events", events::EventMigrations()));
+  RETURN_IF_ERROR(scheduler::Migrate(db));
   return db.Migrate("consent", ConsentMigrations());
 }
 
@@ -403,6 +421,7 @@ void ConsentManager::RequestConsent(CallContext& call, RequestInput in,
         RETURN_IF_ERROR(
             store_.SupersedeSiblings(txn, c, ConsentState::kPending, call.now));
         RETURN_IF_ERROR(store_.InsertConsent(txn, c, TokenHash(token)));
+        RETURN_IF_ERROR(ScheduleExpiries(txn, c));
         RETURN_IF_ERROR(
             events::AppendEvent(
                 txn, events::EventFor(
@@ -600,6 +619,8 @@ absl::StatusOr<Consent> ConsentManager::EndLocked(sql::Txn& txn,
   }
   RETURN_IF_ERROR(
       store_.MarkEnded(txn, c, next, call.principal.actor, sealed, call.now));
+  // Nothing left to expire.
+  RETURN_IF_ERROR(scheduler::CancelPrefix(txn, c.Name() + "/").status());
   RETURN_IF_ERROR(
       events::AppendEvent(
           txn, events::EventFor(call,
@@ -619,6 +640,34 @@ absl::StatusOr<Consent> ConsentManager::EndLocked(sql::Txn& txn,
     c.withdrawn_by = call.principal.actor;
   }
   return c;
+}
+
+absl::Status ConsentManager::ExpireDue(sql::Txn& txn, const scheduler::Job& job,
+                                       absl::Time now) {
+  auto name = ResourceName::Parse(
+      "tenants/{tenant}/patients/{patient}/consents/{consent}", job.payload,
+      "payload");
+  if (!name.ok()) return name.status();
+  ASSIGN_OR_RETURN(Consent c, store_.GetConsent(txn, name->Get("tenant"),
+                                                name->Get("patient"),
+                                                name->Get("consent"), now));
+  if (c.state != ConsentState::kExpired) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const bool changed, store_.MarkExpired(txn, c, job.due));
+  if (!changed) return absl::OkStatus();  // recorded before
+  CallContext sys;
+  sys.principal = SystemPrincipal();
+  sys.method = "careseal.system/ExpireConsent";
+  sys.correlation_id = crypto::HexEncode(deps_.random->Bytes(12));
+  sys.now = now;
+  sys.tenant = c.tenant;
+  sys.resource = c.Name();
+  sys.patient = c.PatientName();
+  RETURN_IF_ERROR(
+      events::AppendEvent(
+          txn,
+          events::EventFor(sys, events::EventType::kConsentExpired, c.Name()))
+          .status());
+  return AppendAuditEvent(txn, sys, absl::OkStatus()).status();
 }
 
 void ConsentManager::DeclineConsent(CallContext& call, EndInput in,

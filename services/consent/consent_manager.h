@@ -23,6 +23,7 @@
 #include "services/common/platform/call.h"
 #include "services/common/platform/sealer.h"
 #include "services/common/platform/signing_keys.h"
+#include "services/common/scheduler/scheduler.h"
 #include "services/common/sql/database.h"
 #include "services/consent/consent_model.h"
 #include "services/consent/sql_consent_store.h"
@@ -135,6 +136,19 @@ class ConsentManager {
   // Applies the consent schema (and the shared audit, idempotency, sealing
   // and signing-key schemas).
   static absl::Status Migrate(sql::Database& db);
+
+  // The scheduler job kind that records expiries: a signing request still
+  // unsigned at its expire_time, or a signed consent reaching valid_until.
+  // RequestConsent schedules one job per deadline (keys "<consent>/expire"
+  // and "<consent>/lapse"); declining or withdrawing cancels them.
+  static constexpr char kExpireKind[] = "consent.expire";
+  // The commit part of a kExpireKind job (on the store's writer): if the
+  // consent named by the payload is past the deadline and still stored as
+  // pending or active, stores EXPIRED and appends EVENT_TYPE_CONSENT_EXPIRED
+  // and CareSeal's audit event in the caller's transaction. Otherwise
+  // (signed in time, declined, superseded, already recorded) nothing.
+  absl::Status ExpireDue(sql::Txn& txn, const scheduler::Job& job,
+                         absl::Time now);
 
   void CreateTemplate(CallContext& call, CreateTemplateInput in,
                       Done<ConsentTemplate> done);

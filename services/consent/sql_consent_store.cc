@@ -426,6 +426,21 @@ absl::Status SqlConsentStore::MarkSigned(sql::Txn& txn, const Consent& c,
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> SqlConsentStore::MarkExpired(sql::Txn& txn,
+                                                  const Consent& c,
+                                                  absl::Time when) {
+  ASSIGN_OR_RETURN(
+      int64_t changed,
+      txn.Exec("UPDATE consents SET state = ?, update_time_us = ? WHERE "
+               "tenant = ? AND patient = ? AND consent_id = ? AND state IN "
+               "(?, ?)",
+               {Int(static_cast<int>(ConsentState::kExpired)),
+                Int(ToMicros(when)), Text(c.tenant), Text(c.patient),
+                Text(c.id), Int(static_cast<int>(ConsentState::kPending)),
+                Int(static_cast<int>(ConsentState::kActive))}));
+  return changed == 1;
+}
+
 absl::Status SqlConsentStore::MarkEnded(sql::Txn& txn, const Consent& c,
                                         ConsentState state,
                                         absl::string_view actor,

@@ -79,6 +79,10 @@ class SqlConsentStore {
   absl::Status MarkSigned(sql::Txn& txn, const Consent& c,
                           const Receipt& receipt,
                           const std::string& evidence_sealed, absl::Time now);
+  // Stores EXPIRED if the stored state is still pending or active; returns
+  // whether it changed.
+  absl::StatusOr<bool> MarkExpired(sql::Txn& txn, const Consent& c,
+                                   absl::Time when);
   absl::Status MarkEnded(sql::Txn& txn, const Consent& c, ConsentState state,
                          absl::string_view actor,
                          const std::string& reason_sealed, absl::Time now);

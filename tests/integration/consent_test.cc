@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/cpp/consent_client.h"
+#include "clients/cpp/events_client.h"
 #include "clients/cpp/receipt.h"
 #include "gtest/gtest.h"
 #include "services/consent/consent_module.h"
@@ -350,6 +351,75 @@ TEST_F(ConsentTest, ExpiredRequestAndReusedTokenAreFailedPreconditions) {
   doc.set_signing_token(fresh.signing_token());
   EXPECT_EQ(ErrorReason(portal_.GetConsentDocument(doc).status()),
             "SIGNING_TOKEN_USED");
+}
+
+// The deadline is recorded, not only computed: at expire_time the scheduler
+// stores EXPIRED and the EHR stream gets EVENT_TYPE_CONSENT_EXPIRED (once,
+// across a restart); a signed, declined or withdrawn consent never expires
+// this way.
+TEST_F(ConsentTest, ExpiryIsRecordedAtTheDeadlineWithAnEvent) {
+  PublishTemplate(ehr_, "clinic-a", "ketamine");
+  const v1::RequestConsentResponse expiring =
+      Request("tenants/clinic-a/patients/p-exp");
+  const v1::RequestConsentResponse signing =
+      Request("tenants/clinic-a/patients/p-sig");
+  const v1::RequestConsentResponse withdrawn =
+      Request("tenants/clinic-a/patients/p-wd");
+  ASSERT_TRUE(portal_.SignConsent(SignRequest(signing)).ok());
+  v1::WithdrawConsentRequest withdraw;
+  withdraw.set_name(withdrawn.consent().name());
+  ASSERT_TRUE(clinician_.WithdrawConsent(withdraw).ok());
+
+  auto run_due = [&] {
+    for (size_t i = 0;; ++i) {
+      if (auto* m = dynamic_cast<consent::ConsentModule*>(server_.module(i))) {
+        auto stats = m->scheduler().RunDue(server_.clock().Now());
+        EXPECT_TRUE(stats.ok()) << stats.status();
+        return stats.ok() ? stats->succeeded : -1;
+      }
+    }
+  };
+  client::EventsClient events(server_.ChannelFor(kEhrA));
+  auto expired_events = [&] {
+    v1::ListEventsRequest list;
+    list.set_parent("tenants/clinic-a");
+    list.set_page_size(100);
+    auto page = events.ListEvents(list);
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::vector<std::string> out;
+    for (const v1::Event& e : page->events()) {
+      if (e.type() == v1::EVENT_TYPE_CONSENT_EXPIRED) {
+        out.push_back(e.resource());
+        EXPECT_EQ(e.actor().role(), v1::ROLE_SYSTEM);
+      }
+    }
+    return out;
+  };
+
+  // One second before the 7-day deadline: nothing is due.
+  const absl::Time deadline =
+      absl::FromUnixSeconds(expiring.consent().expire_time().seconds());
+  server_.clock().Set(deadline - absl::Seconds(1));
+  EXPECT_EQ(run_due(), 0);
+  EXPECT_TRUE(expired_events().empty());
+  EXPECT_EQ(Get(expiring.consent().name()).state(), v1::CONSENT_STATE_PENDING);
+
+  server_.clock().Set(deadline + absl::Seconds(1));
+  EXPECT_GE(run_due(), 1);
+  EXPECT_EQ(expired_events(),
+            std::vector<std::string>{expiring.consent().name()});
+  EXPECT_EQ(Get(expiring.consent().name()).state(), v1::CONSENT_STATE_EXPIRED);
+  EXPECT_EQ(Get(signing.consent().name()).state(), v1::CONSENT_STATE_ACTIVE);
+  EXPECT_EQ(Get(withdrawn.consent().name()).state(),
+            v1::CONSENT_STATE_WITHDRAWN);
+
+  // Nothing runs twice, across a restart either.
+  server_.Restart();
+  server_.clock().Advance(absl::Hours(24 * 30));
+  EXPECT_EQ(run_due(), 0);
+  EXPECT_EQ(expired_events().size(), 1u);
+  auto late = portal_.SignConsent(SignRequest(expiring));
+  EXPECT_EQ(ErrorReason(late.status()), "REQUEST_EXPIRED");
 }
 
 TEST_F(ConsentTest, ReceiptVerifiesOfflineAndEveryAlterationFails) {
