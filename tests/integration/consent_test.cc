@@ -368,7 +368,9 @@ TEST_F(ConsentTest, ExpiryIsRecordedAtTheDeadlineWithAnEvent) {
   ASSERT_TRUE(portal_.SignConsent(SignRequest(signing)).ok());
   v1::WithdrawConsentRequest withdraw;
   withdraw.set_name(withdrawn.consent().name());
-  ASSERT_TRUE(clinician_.WithdrawConsent(withdraw).ok());
+  withdraw.set_reason("Patient chose another treatment");
+  auto withdrew = clinician_.WithdrawConsent(withdraw);
+  ASSERT_TRUE(withdrew.ok()) << withdrew.status();
 
   auto run_due = [&] {
     for (size_t i = 0;; ++i) {
