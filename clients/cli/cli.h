@@ -47,6 +47,7 @@ void AddAuditCommands(CLI::App& app, Globals& globals, Action& run);
 void AddMessagingCommands(CLI::App& app, Globals& globals, Action& run);
 void AddEventsCommands(CLI::App& app, Globals& globals, Action& run);
 void AddFollowUpCommands(CLI::App& app, Globals& globals, Action& run);
+void AddIdentityCommands(CLI::App& app, Globals& globals, Action& run);
 
 }  // namespace careseal::cli
 

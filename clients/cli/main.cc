@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
   careseal::cli::AddMessagingCommands(app, globals, run);
   careseal::cli::AddEventsCommands(app, globals, run);
   careseal::cli::AddFollowUpCommands(app, globals, run);
+  careseal::cli::AddIdentityCommands(app, globals, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,8 +4,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "services/common/authn/jwt.h"
+#include "services/common/crypto/encoding.h"
+#include "services/common/crypto/sha256.h"
 #include "services/common/identity.h"
 #include "services/common/macros.h"
 #include "services/common/platform/audit_writer.h"
@@ -22,6 +25,37 @@ void Touch(CallContext& call, absl::string_view tenant,
            absl::string_view resource) {
   call.tenant = std::string(tenant);
   call.resource = std::string(resource);
+}
+
+void TouchPatient(CallContext& call, absl::string_view tenant,
+                  absl::string_view patient_id) {
+  Touch(call, tenant,
+        absl::StrCat("tenants/", tenant, "/patients/", patient_id));
+  call.patient = call.resource;
+}
+
+// Associated data of a patient's sealed fields.
+std::string PatientAad(absl::string_view field, absl::string_view tenant,
+                       absl::string_view patient_id) {
+  return absl::StrCat("identity-patient-", field, ":tenants/", tenant,
+                      "/patients/", patient_id);
+}
+
+absl::Status CheckExternalId(absl::string_view field, const std::string& v) {
+  if (v.empty() || v.size() > 128) {
+    return InvalidField(field, "INVALID_EXTERNAL_ID",
+                        absl::StrCat(field, " must be 1..128 bytes"));
+  }
+  return CheckSingleLine(field, v, 1, 128);
+}
+
+absl::Status CheckPrincipalState(absl::string_view field, int state) {
+  if (state != static_cast<int>(PrincipalState::kActive) &&
+      state != static_cast<int>(PrincipalState::kDisabled)) {
+    return InvalidField(field, "INVALID_STATE",
+                        absl::StrCat(field, " must be ACTIVE or DISABLED"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Audit(sql::Txn& txn, CallContext& call) {
@@ -64,6 +98,7 @@ bool IsValidChosenId(absl::string_view id) {
 absl::Status IdentityManager::Migrate(sql::Database& db) {
   RETURN_IF_ERROR(db.Migrate("audit", AuditMigrations()));
   RETURN_IF_ERROR(db.Migrate("idempotency", IdempotencyMigrations()));
+  RETURN_IF_ERROR(db.Migrate("sealer", SealerMigrations()));
   return db.Migrate("identity", IdentityMigrations());
 }
 
@@ -347,6 +382,54 @@ absl::StatusOr<Page<Issuer>> IdentityManager::ListIssuers(
   return page;
 }
 
+void IdentityManager::UpdateIssuer(CallContext& call, UpdateIssuerInput in,
+                                   Done<Issuer> done) {
+  if (!in.display_name && !in.jwks_json && !in.peer_identities) {
+    return done(InvalidField("update_mask", "INVALID_UPDATE_MASK",
+                             "update_mask needs at least one of display_name, "
+                             "jwks_json, peer_identities"));
+  }
+  RunWrite<Issuer>(
+      *deps_.db,
+      [this, &call,
+       in = std::move(in)](sql::Txn& txn) -> absl::StatusOr<Issuer> {
+        Touch(call, in.tenant,
+              absl::StrCat("tenants/", in.tenant, "/issuers/", in.issuer_id));
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(Issuer i,
+                         store_.GetIssuer(txn, in.tenant, in.issuer_id));
+        if (!prior) {
+          if (i.state == IssuerState::kRevoked) {
+            return FailedPrecondition("ISSUER_REVOKED",
+                                      "a revoked issuer cannot be updated; "
+                                      "register a new one");
+          }
+          // Validate the issuer as it would be after the update (the peers'
+          // fit depends on the stored kind and tenant).
+          RegisterIssuerInput merged;
+          merged.tenant = i.tenant;
+          merged.display_name = in.display_name.value_or(i.display_name);
+          merged.issuer_uri = i.issuer_uri;
+          merged.kind = static_cast<int>(i.kind);
+          merged.peer_identities =
+              in.peer_identities.value_or(i.peer_identities);
+          merged.jwks_json = in.jwks_json.value_or(i.jwks_json);
+          ASSIGN_OR_RETURN(std::vector<std::string> key_ids,
+                           ValidateIssuer(merged));
+          i.display_name = merged.display_name;
+          i.peer_identities = merged.peer_identities;
+          i.jwks_json = merged.jwks_json;
+          i.key_ids = std::move(key_ids);
+          i.update_time = call.now;
+          RETURN_IF_ERROR(store_.UpdateIssuer(txn, i));
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, i.Name()));
+        }
+        RETURN_IF_ERROR(Audit(txn, call));
+        return i;
+      },
+      std::move(done));
+}
+
 absl::StatusOr<std::vector<int>> IdentityManager::ValidateClinician(
     const CreateClinicianInput& in) {
   if (!in.clinician_id.empty() && !IsValidChosenId(in.clinician_id)) {
@@ -423,6 +506,62 @@ void IdentityManager::CreateClinician(CallContext& call,
       std::move(done));
 }
 
+void IdentityManager::UpdateClinician(CallContext& call,
+                                      UpdateClinicianInput in,
+                                      Done<Clinician> done) {
+  absl::Status valid = absl::OkStatus();
+  if (!in.display_name && !in.roles && !in.care_team && !in.on_call &&
+      !in.state) {
+    valid = InvalidField("update_mask", "INVALID_UPDATE_MASK",
+                         "update_mask needs at least one of display_name, "
+                         "roles, care_team, on_call, state");
+  }
+  if (valid.ok() && in.display_name) {
+    valid = CheckSingleLine("clinician.display_name", *in.display_name, 1,
+                            kMaxDisplayName);
+  }
+  if (valid.ok() && in.roles) {
+    CreateClinicianInput probe;
+    probe.display_name = "x";
+    probe.subject = "x";
+    probe.roles = *in.roles;
+    absl::StatusOr<std::vector<int>> roles = ValidateClinician(probe);
+    if (roles.ok()) {
+      in.roles = *std::move(roles);
+    } else {
+      valid = roles.status();
+    }
+  }
+  if (valid.ok() && in.state) {
+    valid = CheckPrincipalState("clinician.state", *in.state);
+  }
+  if (!valid.ok()) return done(valid);
+  RunWrite<Clinician>(
+      *deps_.db,
+      [this, &call,
+       in = std::move(in)](sql::Txn& txn) -> absl::StatusOr<Clinician> {
+        Touch(call, in.tenant,
+              absl::StrCat("tenants/", in.tenant, "/clinicians/",
+                           in.clinician_id));
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(Clinician c,
+                         store_.GetClinician(txn, in.tenant, in.clinician_id));
+        if (!prior) {
+          if (in.display_name) c.display_name = *in.display_name;
+          if (in.roles) c.roles = *in.roles;
+          if (in.care_team) c.care_team = *in.care_team;
+          if (in.on_call) c.on_call = *in.on_call;
+          if (in.state) c.state = static_cast<PrincipalState>(*in.state);
+          c.update_time = call.now;
+          RETURN_IF_ERROR(store_.UpdateClinician(txn, c));
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, c.Name()));
+        }
+        RETURN_IF_ERROR(Audit(txn, call));
+        return c;
+      },
+      std::move(done));
+}
+
 absl::StatusOr<Clinician> IdentityManager::GetClinician(
     CallContext& call, absl::string_view tenant,
     absl::string_view clinician_id) {
@@ -460,6 +599,279 @@ absl::StatusOr<Page<Clinician>> IdentityManager::ListClinicians(
     page.next_page_token = EncodePageToken({0, page.items.back().id}, filter);
   }
   return page;
+}
+
+absl::Status CheckDateOfBirth(absl::string_view field, const Date& d,
+                              absl::Time now) {
+  const absl::CivilDay day(d.year, d.month, d.day);
+  const bool real = d.year >= 1900 && d.year <= 9999 && day.year() == d.year &&
+                    day.month() == d.month && day.day() == d.day;
+  const absl::CivilDay today = absl::ToCivilDay(now, absl::UTCTimeZone());
+  // A day of slack: "today" somewhere on Earth may be UTC's tomorrow.
+  if (!real || day > today + 1) {
+    return InvalidField(field, "INVALID_DATE",
+                        absl::StrCat(field,
+                                     " must be a real date from 1900 on and "
+                                     "not in the future"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> IdentityManager::DobMac(sql::Txn& txn,
+                                                    absl::string_view tenant,
+                                                    const Date& d) {
+  return deps_.sealer->Mac(
+      txn, tenant,
+      absl::StrCat("dob:", absl::FormatCivilTime(
+                               absl::CivilDay(d.year, d.month, d.day))));
+}
+
+absl::StatusOr<Patient> IdentityManager::Open(sql::Txn& txn,
+                                              const PatientRow& row) {
+  Patient p;
+  p.tenant = row.tenant;
+  p.id = row.id;
+  p.state = row.state;
+  p.create_time = row.create_time;
+  p.update_time = row.update_time;
+  ASSIGN_OR_RETURN(
+      p.external_id,
+      deps_.sealer->Open(txn, row.tenant, row.external_id_sealed,
+                         PatientAad("external-id", row.tenant, row.id)));
+  ASSIGN_OR_RETURN(
+      p.display_name,
+      deps_.sealer->Open(txn, row.tenant, row.display_name_sealed,
+                         PatientAad("display-name", row.tenant, row.id)));
+  return p;
+}
+
+namespace {
+absl::Status NeedSealer(const Sealer* sealer) {
+  if (sealer == nullptr) {
+    return FailedPrecondition("SEALER_UNAVAILABLE",
+                              "patients need the server's data keys");
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+void IdentityManager::CreatePatient(CallContext& call, CreatePatientInput in,
+                                    Done<Patient> done) {
+  absl::Status valid = NeedSealer(deps_.sealer);
+  if (valid.ok())
+    valid = CheckExternalId("patient.external_id", in.external_id);
+  if (valid.ok()) {
+    valid = CheckSingleLine("patient.display_name", in.display_name, 0,
+                            kMaxDisplayName);
+  }
+  if (valid.ok()) {
+    valid =
+        CheckDateOfBirth("patient.date_of_birth", in.date_of_birth, call.now);
+  }
+  if (!valid.ok()) return done(valid);
+  std::string patient_id = crypto::NewOpaqueId(*deps_.random);
+  RunWrite<Patient>(
+      *deps_.db,
+      [this, &call, in = std::move(in),
+       patient_id](sql::Txn& txn) -> absl::StatusOr<Patient> {
+        Touch(call, in.tenant, absl::StrCat("tenants/", in.tenant));
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        if (prior) {
+          TouchPatient(call, in.tenant, LastSegment(*prior));
+          ASSIGN_OR_RETURN(
+              PatientRow row,
+              store_.GetPatient(txn, in.tenant, LastSegment(*prior)));
+          RETURN_IF_ERROR(Audit(txn, call));
+          return Open(txn, row);
+        }
+        RETURN_IF_ERROR(store_.GetTenant(txn, in.tenant).status());
+        PatientRow row;
+        row.tenant = in.tenant;
+        row.id = patient_id;
+        ASSIGN_OR_RETURN(
+            row.external_id_sealed,
+            deps_.sealer->Seal(txn, in.tenant, in.external_id,
+                               PatientAad("external-id", in.tenant, row.id)));
+        ASSIGN_OR_RETURN(
+            row.external_id_mac,
+            deps_.sealer->Mac(txn, in.tenant,
+                              absl::StrCat("external-id:", in.external_id)));
+        ASSIGN_OR_RETURN(
+            row.display_name_sealed,
+            deps_.sealer->Seal(txn, in.tenant, in.display_name,
+                               PatientAad("display-name", in.tenant, row.id)));
+        ASSIGN_OR_RETURN(row.dob_mac, DobMac(txn, in.tenant, in.date_of_birth));
+        row.state = PrincipalState::kActive;
+        row.create_time = row.update_time = call.now;
+        TouchPatient(call, in.tenant, row.id);
+        RETURN_IF_ERROR(store_.InsertPatient(txn, row));
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, call.patient));
+        RETURN_IF_ERROR(Audit(txn, call));
+        Patient p;
+        p.tenant = row.tenant;
+        p.id = row.id;
+        p.external_id = in.external_id;
+        p.display_name = in.display_name;
+        p.state = row.state;
+        p.create_time = row.create_time;
+        p.update_time = row.update_time;
+        return p;
+      },
+      std::move(done));
+}
+
+void IdentityManager::UpdatePatient(CallContext& call, UpdatePatientInput in,
+                                    Done<Patient> done) {
+  absl::Status valid = NeedSealer(deps_.sealer);
+  if (valid.ok() && !in.external_id && !in.display_name && !in.date_of_birth &&
+      !in.state) {
+    valid = InvalidField("update_mask", "INVALID_UPDATE_MASK",
+                         "update_mask needs at least one of external_id, "
+                         "display_name, date_of_birth, state");
+  }
+  if (valid.ok() && in.external_id) {
+    valid = CheckExternalId("patient.external_id", *in.external_id);
+  }
+  if (valid.ok() && in.display_name) {
+    valid = CheckSingleLine("patient.display_name", *in.display_name, 0,
+                            kMaxDisplayName);
+  }
+  if (valid.ok() && in.date_of_birth) {
+    valid =
+        CheckDateOfBirth("patient.date_of_birth", *in.date_of_birth, call.now);
+  }
+  if (valid.ok() && in.state) {
+    valid = CheckPrincipalState("patient.state", *in.state);
+  }
+  if (!valid.ok()) return done(valid);
+  RunWrite<Patient>(
+      *deps_.db,
+      [this, &call,
+       in = std::move(in)](sql::Txn& txn) -> absl::StatusOr<Patient> {
+        TouchPatient(call, in.tenant, in.patient_id);
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(PatientRow row,
+                         store_.GetPatient(txn, in.tenant, in.patient_id));
+        if (!prior) {
+          if (in.external_id) {
+            ASSIGN_OR_RETURN(row.external_id_sealed,
+                             deps_.sealer->Seal(
+                                 txn, in.tenant, *in.external_id,
+                                 PatientAad("external-id", in.tenant, row.id)));
+            ASSIGN_OR_RETURN(row.external_id_mac,
+                             deps_.sealer->Mac(txn, in.tenant,
+                                               absl::StrCat("external-id:",
+                                                            *in.external_id)));
+          }
+          if (in.display_name) {
+            ASSIGN_OR_RETURN(
+                row.display_name_sealed,
+                deps_.sealer->Seal(
+                    txn, in.tenant, *in.display_name,
+                    PatientAad("display-name", in.tenant, row.id)));
+          }
+          if (in.date_of_birth) {
+            ASSIGN_OR_RETURN(row.dob_mac,
+                             DobMac(txn, in.tenant, *in.date_of_birth));
+          }
+          if (in.state) row.state = static_cast<PrincipalState>(*in.state);
+          row.update_time = call.now;
+          RETURN_IF_ERROR(store_.UpdatePatient(txn, row));
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, call.patient));
+        }
+        RETURN_IF_ERROR(Audit(txn, call));
+        return Open(txn, row);
+      },
+      std::move(done));
+}
+
+absl::StatusOr<Patient> IdentityManager::GetPatient(
+    CallContext& call, absl::string_view tenant, absl::string_view patient_id) {
+  TouchPatient(call, tenant, patient_id);
+  RETURN_IF_ERROR(NeedSealer(deps_.sealer));
+  absl::StatusOr<Patient> out = ResourceNotFound();
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    absl::StatusOr<PatientRow> row = store_.GetPatient(txn, tenant, patient_id);
+    if (!row.ok()) return row.status();
+    out = Open(txn, *row);
+    return out.status();
+  }));
+  return out;
+}
+
+absl::StatusOr<Page<Patient>> IdentityManager::ListPatients(
+    CallContext& call, absl::string_view tenant, absl::string_view external_id,
+    int page_size, absl::string_view page_token) {
+  Touch(call, tenant, absl::StrCat("tenants/", tenant, "/patients"));
+  RETURN_IF_ERROR(NeedSealer(deps_.sealer));
+  if (!external_id.empty()) {
+    RETURN_IF_ERROR(CheckExternalId("external_id", std::string(external_id)));
+  }
+  ASSIGN_OR_RETURN(int limit, NormalizePageSize(page_size));
+  // The filter is bound into the page token by its hash, not its text.
+  const std::string filter = absl::StrCat(
+      "patients|", tenant, "|",
+      external_id.empty() ? ""
+                          : crypto::HexEncode(crypto::Sha256(external_id)));
+  bool first = false;
+  ASSIGN_OR_RETURN(PageCursor after,
+                   DecodePageToken(page_token, filter, &first));
+  Page<Patient> page;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    RETURN_IF_ERROR(store_.GetTenant(txn, tenant).status());
+    std::string mac;
+    if (!external_id.empty()) {
+      ASSIGN_OR_RETURN(
+          mac, deps_.sealer->Mac(txn, tenant,
+                                 absl::StrCat("external-id:", external_id)));
+    }
+    ASSIGN_OR_RETURN(
+        auto rows, store_.ListPatients(txn, tenant, mac,
+                                       first ? "" : after.tiebreak, limit + 1));
+    for (const PatientRow& row : rows) {
+      ASSIGN_OR_RETURN(Patient p, Open(txn, row));
+      page.items.push_back(std::move(p));
+    }
+    return absl::OkStatus();
+  }));
+  if (static_cast<int>(page.items.size()) > limit) {
+    page.items.resize(limit);
+    page.next_page_token = EncodePageToken({0, page.items.back().id}, filter);
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<Issuer>> IdentityManager::IssuersByUri(
+    absl::string_view issuer_uri) const {
+  std::vector<Issuer> out;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(out, store_.FindIssuersByUri(txn, issuer_uri));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<Clinician> IdentityManager::ClinicianBySubject(
+    absl::string_view tenant, absl::string_view issuer_id,
+    absl::string_view subject) const {
+  absl::StatusOr<Clinician> out = ResourceNotFound();
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) {
+    out = store_.FindClinicianBySubject(txn, tenant, issuer_id, subject);
+    return out.status();
+  }));
+  return out;
+}
+
+absl::StatusOr<PrincipalState> IdentityManager::PatientState(
+    absl::string_view tenant, absl::string_view patient_id) const {
+  absl::StatusOr<PrincipalState> out = ResourceNotFound();
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    absl::StatusOr<PatientRow> row = store_.GetPatient(txn, tenant, patient_id);
+    if (!row.ok()) return row.status();
+    out = row->state;
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 }  // namespace careseal::identity

@@ -68,6 +68,27 @@ struct Clinician {
   }
 };
 
+// A patient of a tenant. external_id and display_name are sealed at rest;
+// the date of birth is kept only as a keyed hash (never in this struct).
+struct Patient {
+  std::string tenant;
+  std::string id;  // server-assigned, opaque
+  std::string external_id;
+  std::string display_name;
+  PrincipalState state = PrincipalState::kActive;
+  absl::Time create_time;
+  absl::Time update_time;
+
+  std::string Name() const { return "tenants/" + tenant + "/patients/" + id; }
+};
+
+// A calendar date (the contract's Date).
+struct Date {
+  int year = 0;
+  int month = 0;
+  int day = 0;
+};
+
 }  // namespace careseal::identity
 
 #endif  // CARESEAL_SERVICES_IDENTITY_IDENTITY_MODEL_H_

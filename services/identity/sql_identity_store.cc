@@ -27,6 +27,10 @@ using sql::Text;
   "tenant, clinician_id, display_name, issuer_id, subject, roles, " \
   "care_team, on_call, state, create_time_us, update_time_us"
 
+#define PATIENT_COLUMNS                                       \
+  "tenant, patient_id, external_id_sealed, external_id_mac, " \
+  "display_name_sealed, dob_mac, state, create_time_us, update_time_us"
+
 // Lists are stored one item a line (validated items never hold a newline).
 std::string JoinLines(const std::vector<std::string>& v) {
   return absl::StrJoin(v, "\n");
@@ -94,6 +98,20 @@ Clinician ClinicianFromRow(const sql::Row& r) {
   return c;
 }
 
+PatientRow PatientFromRow(const sql::Row& r) {
+  PatientRow p;
+  p.tenant = r.Str(0);
+  p.id = r.Str(1);
+  p.external_id_sealed = r.Str(2);
+  p.external_id_mac = r.Str(3);
+  p.display_name_sealed = r.Str(4);
+  p.dob_mac = r.Str(5);
+  p.state = static_cast<PrincipalState>(r.Int(6));
+  p.create_time = FromMicros(r.Int(7));
+  p.update_time = FromMicros(r.Int(8));
+  return p;
+}
+
 }  // namespace
 
 const std::vector<sql::Migration>& IdentityMigrations() {
@@ -124,6 +142,18 @@ const std::vector<sql::Migration>& IdentityMigrations() {
        "  PRIMARY KEY (tenant, clinician_id));"
        "CREATE UNIQUE INDEX identity_clinicians_by_subject ON "
        "identity_clinicians (tenant, issuer_id, subject)"},
+      {3,
+       "CREATE INDEX identity_issuers_by_iss ON identity_issuers "
+       "(issuer_uri);"
+       "CREATE TABLE identity_patients ("
+       "  tenant TEXT NOT NULL, patient_id TEXT NOT NULL,"
+       "  external_id_sealed BLOB NOT NULL, external_id_mac BLOB NOT NULL,"
+       "  display_name_sealed BLOB NOT NULL, dob_mac BLOB NOT NULL,"
+       "  state BIGINT NOT NULL, create_time_us BIGINT NOT NULL,"
+       "  update_time_us BIGINT NOT NULL,"
+       "  PRIMARY KEY (tenant, patient_id));"
+       "CREATE UNIQUE INDEX identity_patients_by_external_id ON "
+       "identity_patients (tenant, external_id_mac)"},
   };
   return *migrations;
 }
@@ -220,6 +250,18 @@ absl::StatusOr<Issuer> SqlIdentityStore::GetIssuer(sql::Txn& txn,
   return IssuerFromRow(rows[0]);
 }
 
+absl::StatusOr<std::vector<Issuer>> SqlIdentityStore::FindIssuersByUri(
+    sql::Txn& txn, absl::string_view issuer_uri) {
+  ASSIGN_OR_RETURN(auto rows,
+                   txn.Query("SELECT " ISSUER_COLUMNS
+                             " FROM identity_issuers WHERE issuer_uri = ? "
+                             "ORDER BY tenant, issuer_id",
+                             {Text(std::string(issuer_uri))}));
+  std::vector<Issuer> out;
+  for (const sql::Row& r : rows) out.push_back(IssuerFromRow(r));
+  return out;
+}
+
 absl::StatusOr<std::vector<Issuer>> SqlIdentityStore::ListIssuers(
     sql::Txn& txn, absl::string_view tenant, absl::string_view after,
     int limit) {
@@ -262,6 +304,20 @@ absl::Status SqlIdentityStore::InsertClinician(sql::Txn& txn,
   return s;
 }
 
+absl::Status SqlIdentityStore::UpdateClinician(sql::Txn& txn,
+                                               const Clinician& c) {
+  return txn
+      .Exec(
+          "UPDATE identity_clinicians SET display_name = ?, roles = ?, "
+          "care_team = ?, on_call = ?, state = ?, update_time_us = ? "
+          "WHERE tenant = ? AND clinician_id = ?",
+          {Text(c.display_name), Text(JoinRoles(c.roles)),
+           Int(c.care_team ? 1 : 0), Int(c.on_call ? 1 : 0),
+           Int(static_cast<int64_t>(c.state)), Int(ToMicros(c.update_time)),
+           Text(c.tenant), Text(c.id)})
+      .status();
+}
+
 absl::StatusOr<Clinician> SqlIdentityStore::GetClinician(
     sql::Txn& txn, absl::string_view tenant, absl::string_view id) {
   ASSIGN_OR_RETURN(
@@ -301,6 +357,74 @@ absl::StatusOr<std::vector<Clinician>> SqlIdentityStore::ListClinicians(
                  Int(limit)}));
   std::vector<Clinician> out;
   for (const sql::Row& r : rows) out.push_back(ClinicianFromRow(r));
+  return out;
+}
+
+absl::Status SqlIdentityStore::InsertPatient(sql::Txn& txn,
+                                             const PatientRow& p) {
+  absl::Status s =
+      txn.Exec(
+             "INSERT INTO identity_patients (" PATIENT_COLUMNS
+             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             {Text(p.tenant), Text(p.id), sql::Bytes(p.external_id_sealed),
+              sql::Bytes(p.external_id_mac), sql::Bytes(p.display_name_sealed),
+              sql::Bytes(p.dob_mac), Int(static_cast<int64_t>(p.state)),
+              Int(ToMicros(p.create_time)), Int(ToMicros(p.update_time))})
+          .status();
+  if (sql::IsUniqueViolation(s)) {
+    return AlreadyExists("EXTERNAL_ID_TAKEN",
+                         "the tenant already has a patient with this "
+                         "external_id");
+  }
+  return s;
+}
+
+absl::Status SqlIdentityStore::UpdatePatient(sql::Txn& txn,
+                                             const PatientRow& p) {
+  absl::Status s =
+      txn.Exec(
+             "UPDATE identity_patients SET external_id_sealed = ?, "
+             "external_id_mac = ?, display_name_sealed = ?, dob_mac = ?, "
+             "state = ?, update_time_us = ? WHERE tenant = ? AND "
+             "patient_id = ?",
+             {sql::Bytes(p.external_id_sealed), sql::Bytes(p.external_id_mac),
+              sql::Bytes(p.display_name_sealed), sql::Bytes(p.dob_mac),
+              Int(static_cast<int64_t>(p.state)), Int(ToMicros(p.update_time)),
+              Text(p.tenant), Text(p.id)})
+          .status();
+  if (sql::IsUniqueViolation(s)) {
+    return AlreadyExists("EXTERNAL_ID_TAKEN",
+                         "the tenant already has a patient with this "
+                         "external_id");
+  }
+  return s;
+}
+
+absl::StatusOr<PatientRow> SqlIdentityStore::GetPatient(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view id) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT " PATIENT_COLUMNS " FROM identity_patients WHERE "
+                "tenant = ? AND patient_id = ?",
+                {Text(std::string(tenant)), Text(std::string(id))}));
+  if (rows.empty()) return ResourceNotFound();
+  return PatientFromRow(rows[0]);
+}
+
+absl::StatusOr<std::vector<PatientRow>> SqlIdentityStore::ListPatients(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view external_id_mac,
+    absl::string_view after, int limit) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT " PATIENT_COLUMNS
+                " FROM identity_patients WHERE tenant = ? AND "
+                "patient_id > ? AND (? = 0 OR external_id_mac = ?) "
+                "ORDER BY patient_id LIMIT ?",
+                {Text(std::string(tenant)), Text(std::string(after)),
+                 Int(external_id_mac.empty() ? 0 : 1),
+                 sql::Bytes(std::string(external_id_mac)), Int(limit)}));
+  std::vector<PatientRow> out;
+  for (const sql::Row& r : rows) out.push_back(PatientFromRow(r));
   return out;
 }
 

@@ -13,6 +13,19 @@ namespace careseal::identity {
 
 const std::vector<sql::Migration>& IdentityMigrations();
 
+// A patient as stored: PII sealed, lookups by keyed hash (Sealer::Mac).
+struct PatientRow {
+  std::string tenant;
+  std::string id;
+  std::string external_id_sealed;
+  std::string external_id_mac;
+  std::string display_name_sealed;
+  std::string dob_mac;
+  PrincipalState state = PrincipalState::kActive;
+  absl::Time create_time;
+  absl::Time update_time;
+};
+
 class SqlIdentityStore {
  public:
   // ALREADY_EXISTS (TENANT_ID_TAKEN) if the id is taken.
@@ -31,6 +44,9 @@ class SqlIdentityStore {
   absl::Status UpdateIssuer(sql::Txn& txn, const Issuer& i);
   absl::StatusOr<Issuer> GetIssuer(sql::Txn& txn, absl::string_view tenant,
                                    absl::string_view id);
+  // Every tenant's issuers whose `iss` is `issuer_uri`.
+  absl::StatusOr<std::vector<Issuer>> FindIssuersByUri(
+      sql::Txn& txn, absl::string_view issuer_uri);
   absl::StatusOr<std::vector<Issuer>> ListIssuers(sql::Txn& txn,
                                                   absl::string_view tenant,
                                                   absl::string_view after,
@@ -38,6 +54,7 @@ class SqlIdentityStore {
 
   // ALREADY_EXISTS (CLINICIAN_ID_TAKEN or SUBJECT_TAKEN).
   absl::Status InsertClinician(sql::Txn& txn, const Clinician& c);
+  absl::Status UpdateClinician(sql::Txn& txn, const Clinician& c);
   absl::StatusOr<Clinician> GetClinician(sql::Txn& txn,
                                          absl::string_view tenant,
                                          absl::string_view id);
@@ -49,6 +66,18 @@ class SqlIdentityStore {
   absl::StatusOr<std::vector<Clinician>> ListClinicians(
       sql::Txn& txn, absl::string_view tenant, bool care_team_only,
       bool on_call_only, absl::string_view after, int limit);
+
+  // ALREADY_EXISTS (EXTERNAL_ID_TAKEN) if the tenant has the external id.
+  absl::Status InsertPatient(sql::Txn& txn, const PatientRow& p);
+  // ALREADY_EXISTS (EXTERNAL_ID_TAKEN) likewise.
+  absl::Status UpdatePatient(sql::Txn& txn, const PatientRow& p);
+  absl::StatusOr<PatientRow> GetPatient(sql::Txn& txn, absl::string_view tenant,
+                                        absl::string_view id);
+  // Patients with id > after, by id, at most `limit`; only those whose
+  // external id has this keyed hash if `external_id_mac` is non-empty.
+  absl::StatusOr<std::vector<PatientRow>> ListPatients(
+      sql::Txn& txn, absl::string_view tenant,
+      absl::string_view external_id_mac, absl::string_view after, int limit);
 };
 
 }  // namespace careseal::identity

@@ -8,11 +8,12 @@
 #include "services/consent/consent_module.h"
 #include "services/followup/messaging/messaging_module.h"
 #include "services/followup/service/followup_module.h"
+#include "services/identity/identity_module.h"
 
 namespace careseal {
 
 std::vector<std::string> AllModules() {
-  return {"consent", "audit", "messaging", "followup"};
+  return {"consent", "audit", "messaging", "followup", "identity"};
 }
 
 ModuleFactory ModulesFor(std::vector<std::string> names) {
@@ -33,6 +34,11 @@ ModuleFactory ModulesFor(std::vector<std::string> names) {
         modules.push_back(std::move(m));
       } else if (name == "followup") {
         ASSIGN_OR_RETURN(auto m, followup::FollowUpModule::Create(env));
+        modules.push_back(std::move(m));
+      } else if (name == "identity") {
+        ASSIGN_OR_RETURN(auto m,
+                         identity::IdentityModule::Create(
+                             env, identity::IdentityOptionsFromFlags()));
         modules.push_back(std::move(m));
       } else {
         return InvalidField(
