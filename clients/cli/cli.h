@@ -48,6 +48,7 @@ void AddMessagingCommands(CLI::App& app, Globals& globals, Action& run);
 void AddEventsCommands(CLI::App& app, Globals& globals, Action& run);
 void AddFollowUpCommands(CLI::App& app, Globals& globals, Action& run);
 void AddIdentityCommands(CLI::App& app, Globals& globals, Action& run);
+void AddSessionsCommands(CLI::App& app, Globals& globals, Action& run);
 
 }  // namespace careseal::cli
 

@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   careseal::cli::AddEventsCommands(app, globals, run);
   careseal::cli::AddFollowUpCommands(app, globals, run);
   careseal::cli::AddIdentityCommands(app, globals, run);
+  careseal::cli::AddSessionsCommands(app, globals, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

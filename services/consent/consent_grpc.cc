@@ -183,8 +183,10 @@ void AddConsentPolicy(Policy& policy) {
   policy.Allow(CONSENT_METHOD(DeclineConsent), {R::kPatient, R::kPortal});
   policy.Allow(CONSENT_METHOD(WithdrawConsent),
                {R::kPatient, R::kClinician, R::kBreakGlass});
-  policy.Allow(CONSENT_METHOD(CheckConsent),
-               {R::kEhrSystem, R::kClinician, R::kBreakGlass, R::kPatient});
+  // System: the pre-session service's readiness gate (in-process).
+  policy.Allow(
+      CONSENT_METHOD(CheckConsent),
+      {R::kEhrSystem, R::kClinician, R::kBreakGlass, R::kPatient, R::kSystem});
   policy.Allow(CONSENT_METHOD(ListSigningKeys),
                {R::kEhrSystem, R::kClinician, R::kPatient, R::kAuditor,
                 R::kAdmin, R::kBreakGlass, R::kPortal, R::kSystem});

@@ -9,11 +9,13 @@
 #include "services/followup/messaging/messaging_module.h"
 #include "services/followup/service/followup_module.h"
 #include "services/identity/identity_module.h"
+#include "services/presession/presession_module.h"
 
 namespace careseal {
 
 std::vector<std::string> AllModules() {
-  return {"consent", "audit", "messaging", "followup", "identity"};
+  return {"consent",  "audit",    "messaging",
+          "followup", "identity", "presession"};
 }
 
 ModuleFactory ModulesFor(std::vector<std::string> names) {
@@ -31,6 +33,11 @@ ModuleFactory ModulesFor(std::vector<std::string> names) {
         ASSIGN_OR_RETURN(auto m,
                          messaging::MessagingModule::Create(
                              env, messaging::MessagingOptionsFromFlags()));
+        modules.push_back(std::move(m));
+      } else if (name == "presession") {
+        ASSIGN_OR_RETURN(auto m,
+                         presession::PreSessionModule::Create(
+                             env, presession::PreSessionOptionsFromFlags()));
         modules.push_back(std::move(m));
       } else if (name == "followup") {
         ASSIGN_OR_RETURN(auto m, followup::FollowUpModule::Create(env));

@@ -9,6 +9,7 @@
 
 ABSL_DECLARE_FLAG(int64_t, audit_checkpoint_interval_seconds);
 ABSL_DECLARE_FLAG(int64_t, urgent_message_check_seconds);
+ABSL_DECLARE_FLAG(int64_t, presession_scheduler_interval_seconds);
 
 namespace careseal::testing {
 namespace {
@@ -33,6 +34,7 @@ TestServer::TestServer(std::vector<std::string> modules)
   // what the sweeps would call on the fake clock.
   absl::SetFlag(&FLAGS_audit_checkpoint_interval_seconds, 0);
   absl::SetFlag(&FLAGS_urgent_message_check_seconds, 0);
+  absl::SetFlag(&FLAGS_presession_scheduler_interval_seconds, 0);
   Start();
 }
 
