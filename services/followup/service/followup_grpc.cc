@@ -232,6 +232,7 @@ void ToProto(const Escalation& e, v1::Escalation* out) {
     ToProto(e.acknowledged_by, out->mutable_acknowledged_by());
   }
   out->set_note(e.note);
+  for (const std::string& r : e.recipients) out->add_recipients(r);
   ToTimestamp(e.update_time, out->mutable_update_time());
 }
 
@@ -275,6 +276,19 @@ void ToProto(const TenantSettings& s, absl::string_view tenant,
   out->set_blood_pressure_systolic_threshold(s.bp_systolic_threshold);
   out->set_blood_pressure_diastolic_threshold(s.bp_diastolic_threshold);
   ToProto(DefaultCrisisResources(), out->mutable_crisis_resources());
+  for (const CheckInRule& r : s.rules) {
+    v1::CheckInRule* rule = out->add_rules();
+    rule->set_id(r.id);
+    rule->set_anchor(static_cast<v1::CheckInAnchor>(r.anchor));
+    rule->mutable_offset()->set_seconds(absl::ToInt64Seconds(r.offset));
+    for (const std::string& i : r.instruments) {
+      rule->add_instruments(InstrumentName(i));
+    }
+    rule->mutable_reminder_after()->set_seconds(
+        absl::ToInt64Seconds(r.reminder_after));
+    rule->mutable_expire_after()->set_seconds(
+        absl::ToInt64Seconds(r.expire_after));
+  }
   if (s.update_time) ToTimestamp(*s.update_time, out->mutable_update_time());
 }
 
