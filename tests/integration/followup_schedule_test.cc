@@ -537,6 +537,62 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
   EXPECT_EQ(static_cast<int>(FollowUpInbox().size()), 12 + reminders);
 }
 
+// The tenant's rules are configurable: a one-rule schedule replaces the
+// defaults for sessions completed afterwards; bad rules are refused naming
+// the field, with nothing stored.
+TEST_F(FollowUpScheduleTest, ConfiguredRulesScheduleCheckIns) {
+  PublishInstructions();
+  client::FollowUpClient admin(server_.ChannelFor(kAdmin));
+  v1::UpdateFollowUpSettingsRequest bad;
+  bad.mutable_settings()->set_name(absl::StrCat(kTenant, "/followUpSettings"));
+  bad.mutable_update_mask()->add_paths("rules");
+  for (int i = 0; i < 2; ++i) {
+    v1::CheckInRule* r = bad.mutable_settings()->add_rules();
+    r->set_id("plus-1h");
+    r->set_anchor(v1::CHECK_IN_ANCHOR_AFTER_SESSION_END);
+    *r->mutable_offset() = Dur(absl::Hours(1));
+    r->add_instruments("instruments/phq-9");
+  }
+  auto refused = admin.UpdateFollowUpSettings(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client::ErrorReason(refused.status()), "DUPLICATE_ID");
+  EXPECT_EQ(client::ErrorField(refused.status()), "settings.rules[1].id");
+  bad.mutable_settings()->mutable_rules()->RemoveLast();
+  *bad.mutable_settings()->mutable_rules(0)->mutable_offset() =
+      Dur(absl::Hours(24 * 31));
+  refused = admin.UpdateFollowUpSettings(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(client::ErrorReason(refused.status()), "OFFSET_OUT_OF_RANGE");
+  v1::GetFollowUpSettingsRequest get;
+  get.set_name(absl::StrCat(kTenant, "/followUpSettings"));
+  auto current = followup_.GetFollowUpSettings(get);
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->settings().rules_size(), 4);  // defaults, unchanged
+
+  *bad.mutable_settings()->mutable_rules(0)->mutable_offset() =
+      Dur(absl::Hours(1));
+  auto updated = admin.UpdateFollowUpSettings(bad);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  ASSERT_EQ(updated->settings().rules_size(), 1);
+  EXPECT_EQ(updated->settings().rules(0).expire_after().seconds(), 72 * 3600);
+
+  const absl::Time start = Now() + absl::Hours(3);
+  const std::string session = CreateSession(start);
+  StepUntil(start + absl::Hours(1));
+  CompleteSession(session, start + absl::Hours(1));
+  RunDue();
+  std::map<std::string, v1::CheckIn> c = CheckIns(session);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(FromTs(c["plus-1h"].due_time()), start + absl::Hours(2));
+  SetClock(start + absl::Hours(2));
+  EXPECT_EQ(Get(c["plus-1h"].name()).state(), v1::CHECK_IN_STATE_SENT);
+  // No reminder_after: no reminder.
+  StepUntil(start + absl::Hours(48));
+  EXPECT_EQ(Get(c["plus-1h"].name()).reminders_sent(), 0);
+  EXPECT_EQ(FollowUpInbox().size(), 1u);
+}
+
 // No IdentityService in this server: the on-call lookup fails, so the job
 // is retried with backoff and the escalation stays as it was (never
 // silently dropped).

@@ -717,6 +717,7 @@ grpc::ServerUnaryReactor* FollowUpGrpc::UpdateFollowUpSettings(
                                 "settings.name"));
         RETURN_IF_ERROR(Authorize(edge_, call, name));
         TenantSettings in;
+        std::vector<CheckInRule> rule_list;
         const auto& s = req->settings();
         in.bp_systolic_threshold = s.blood_pressure_systolic_threshold();
         in.bp_diastolic_threshold = s.blood_pressure_diastolic_threshold();
@@ -725,6 +726,30 @@ grpc::ServerUnaryReactor* FollowUpGrpc::UpdateFollowUpSettings(
             absl::Nanoseconds(s.escalation_ack_deadline().nanos());
         std::vector<std::string> paths(req->update_mask().paths().begin(),
                                        req->update_mask().paths().end());
+        for (int i = 0; i < s.rules_size(); ++i) {
+          const v1::CheckInRule& r = s.rules(i);
+          CheckInRule rule;
+          rule.id = r.id();
+          rule.anchor = static_cast<CheckInAnchor>(r.anchor());
+          rule.offset = absl::Seconds(r.offset().seconds());
+          for (int j = 0; j < r.instruments_size(); ++j) {
+            auto id = InstrumentId(
+                r.instruments(j),
+                absl::StrCat("settings.rules[", i, "].instruments[", j, "]"));
+            if (!id.ok()) {
+              return InvalidField(
+                  absl::StrCat("settings.rules[", i, "].instruments[", j, "]"),
+                  "UNKNOWN_INSTRUMENT", "instruments must be instruments/{id}");
+            }
+            rule.instruments.push_back(*id);
+          }
+          rule.reminder_after = absl::Seconds(r.reminder_after().seconds());
+          rule.expire_after = r.has_expire_after()
+                                  ? absl::Seconds(r.expire_after().seconds())
+                                  : absl::Hours(72);
+          rule_list.push_back(std::move(rule));
+        }
+        in.rules = std::move(rule_list);
         const std::string tenant = name.Get("tenant");
         manager_->UpdateSettings(
             call, tenant, in, std::move(paths),

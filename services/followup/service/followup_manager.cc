@@ -75,6 +75,9 @@ const std::vector<sql::Migration>& Migrations() {
        "DEFAULT '';"
        "CREATE TABLE followup_event_cursors ("
        " tenant TEXT PRIMARY KEY, cursor BIGINT NOT NULL)"},
+      {3,
+       "ALTER TABLE followup_settings ADD COLUMN rules TEXT NOT NULL DEFAULT "
+       "''"},
   };
   return *m;
 }
@@ -226,11 +229,43 @@ ScoredResponse Rescored(const StoredResponse& r) {
   return s;
 }
 
+// Rules as stored in followup_settings.rules (durations in seconds).
+std::string RulesToJson(const std::vector<CheckInRule>& rules) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const CheckInRule& r : rules) {
+    out.push_back({{"id", r.id},
+                   {"anchor", static_cast<int>(r.anchor)},
+                   {"offset", absl::ToInt64Seconds(r.offset)},
+                   {"instruments", r.instruments},
+                   {"remind", absl::ToInt64Seconds(r.reminder_after)},
+                   {"expire", absl::ToInt64Seconds(r.expire_after)}});
+  }
+  return out.dump();
+}
+
+absl::StatusOr<std::vector<CheckInRule>> RulesFromJson(const std::string& s) {
+  auto j = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return Internal("CORRUPT_RECORD", "stored rules");
+  std::vector<CheckInRule> out;
+  for (const auto& e : j) {
+    CheckInRule r;
+    r.id = e.value("id", "");
+    r.anchor = static_cast<CheckInAnchor>(e.value("anchor", 1));
+    r.offset = absl::Seconds(e.value("offset", int64_t{0}));
+    r.instruments = e.value("instruments", std::vector<std::string>{});
+    r.reminder_after = absl::Seconds(e.value("remind", int64_t{0}));
+    r.expire_after = absl::Seconds(e.value("expire", int64_t{0}));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 absl::StatusOr<TenantSettings> LoadSettings(sql::Txn& txn,
                                             absl::string_view tenant) {
   ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT bp_systolic, bp_diastolic, "
-                                        "ack_deadline_us, update_us FROM "
-                                        "followup_settings WHERE tenant = ?",
+                                        "ack_deadline_us, update_us, rules "
+                                        "FROM followup_settings WHERE "
+                                        "tenant = ?",
                                         {sql::Text(std::string(tenant))}));
   TenantSettings s;
   if (!rows.empty()) {
@@ -238,6 +273,9 @@ absl::StatusOr<TenantSettings> LoadSettings(sql::Txn& txn,
     s.bp_diastolic_threshold = static_cast<int>(rows[0].Int(1));
     s.escalation_ack_deadline = absl::Microseconds(rows[0].Int(2));
     s.update_time = FromUs(rows[0].Int(3));
+    if (!rows[0].Str(4).empty()) {
+      ASSIGN_OR_RETURN(s.rules, RulesFromJson(rows[0].Str(4)));
+    }
   }
   return s;
 }
@@ -1134,6 +1172,69 @@ absl::StatusOr<TenantSettings> FollowUpManager::GetSettings(
   return out;
 }
 
+absl::Status FollowUpManager::ValidateRules(
+    const std::vector<CheckInRule>& rules) const {
+  if (rules.size() > 20) {
+    return InvalidField("settings.rules", "OFFSET_OUT_OF_RANGE",
+                        "at most 20 rules");
+  }
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const CheckInRule& r = rules[i];
+    const std::string f = absl::StrCat("settings.rules[", i, "]");
+    bool id_ok = !r.id.empty() && r.id.size() <= 64;
+    for (char ch : r.id) {
+      id_ok &= (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+               ch == '_' || ch == '-';
+    }
+    if (!id_ok) {
+      return InvalidField(absl::StrCat(f, ".id"), "INVALID_ID",
+                          "id must match [a-z0-9_-]{1,64}");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (rules[j].id == r.id) {
+        return InvalidField(absl::StrCat(f, ".id"), "DUPLICATE_ID",
+                            "rule ids must be unique");
+      }
+    }
+    if (r.anchor == CheckInAnchor::kBeforeSessionStart) {
+      return InvalidField(absl::StrCat(f, ".anchor"), "ANCHOR_NOT_SUPPORTED",
+                          "BEFORE_SESSION_START rules are not supported by "
+                          "this server yet");
+    }
+    if (r.anchor != CheckInAnchor::kAfterSessionEnd) {
+      return InvalidField(absl::StrCat(f, ".anchor"), "INVALID_ANCHOR",
+                          "anchor must be CHECK_IN_ANCHOR_AFTER_SESSION_END");
+    }
+    if (r.offset < absl::ZeroDuration() || r.offset > absl::Hours(24 * 30)) {
+      return InvalidField(absl::StrCat(f, ".offset"), "OFFSET_OUT_OF_RANGE",
+                          "offset must be 0..30 days");
+    }
+    if (r.reminder_after < absl::ZeroDuration() ||
+        r.reminder_after > absl::Hours(24 * 14)) {
+      return InvalidField(absl::StrCat(f, ".reminder_after"),
+                          "OFFSET_OUT_OF_RANGE",
+                          "reminder_after must be 0..14 days");
+    }
+    if (r.expire_after <= absl::ZeroDuration() ||
+        r.expire_after > absl::Hours(24 * 14)) {
+      return InvalidField(absl::StrCat(f, ".expire_after"),
+                          "OFFSET_OUT_OF_RANGE",
+                          "expire_after must be more than 0, at most 14 days");
+    }
+    if (r.instruments.empty() || r.instruments.size() > 5) {
+      return InvalidField(absl::StrCat(f, ".instruments"), "UNKNOWN_INSTRUMENT",
+                          "a rule names 1 to 5 instruments");
+    }
+    for (size_t j = 0; j < r.instruments.size(); ++j) {
+      if (deps_.instruments->Find(r.instruments[j]) == nullptr) {
+        return InvalidField(absl::StrCat(f, ".instruments[", j, "]"),
+                            "UNKNOWN_INSTRUMENT", "no such instrument");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
                                      TenantSettings in,
                                      std::vector<std::string> paths,
@@ -1147,13 +1248,17 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
   for (const std::string& p : paths) {
     if (p != "escalation_ack_deadline" &&
         p != "blood_pressure_systolic_threshold" &&
-        p != "blood_pressure_diastolic_threshold") {
+        p != "blood_pressure_diastolic_threshold" && p != "rules") {
       return done(InvalidField(
           "update_mask", "INVALID_UPDATE_MASK",
           absl::StrCat("'", p,
-                       "' is not an updatable path of this server (rules, "
-                       "crisis_resources and urgent_message_read_timeout are "
-                       "not supported yet)")));
+                       "' is not an updatable path of this server "
+                       "(crisis_resources and urgent_message_read_timeout "
+                       "are not supported yet)")));
+    }
+    if (p == "rules") {
+      absl::Status valid = ValidateRules(in.rules);
+      if (!valid.ok()) return done(valid);
     }
   }
   sql::WriteValue<TenantSettings>(
@@ -1167,7 +1272,9 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
           return s;
         }
         for (const std::string& p : paths) {
-          if (p == "escalation_ack_deadline") {
+          if (p == "rules") {
+            s.rules = in.rules;
+          } else if (p == "escalation_ack_deadline") {
             s.escalation_ack_deadline = in.escalation_ack_deadline;
           } else if (p == "blood_pressure_systolic_threshold") {
             s.bp_systolic_threshold = in.bp_systolic_threshold;
@@ -1191,16 +1298,17 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
         s.update_time = call.now;
         RETURN_IF_ERROR(
             txn.Exec("INSERT INTO followup_settings (tenant, bp_systolic, "
-                     "bp_diastolic, ack_deadline_us, update_us) VALUES "
-                     "(?,?,?,?,?) ON CONFLICT (tenant) DO UPDATE SET "
+                     "bp_diastolic, ack_deadline_us, update_us, rules) VALUES "
+                     "(?,?,?,?,?,?) ON CONFLICT (tenant) DO UPDATE SET "
                      "bp_systolic = excluded.bp_systolic, bp_diastolic = "
                      "excluded.bp_diastolic, ack_deadline_us = "
-                     "excluded.ack_deadline_us, update_us = excluded.update_us",
+                     "excluded.ack_deadline_us, update_us = "
+                     "excluded.update_us, rules = excluded.rules",
                      {sql::Text(tenant), sql::Int(s.bp_systolic_threshold),
                       sql::Int(s.bp_diastolic_threshold),
                       sql::Int(
                           absl::ToInt64Microseconds(s.escalation_ack_deadline)),
-                      sql::Int(Us(call.now))})
+                      sql::Int(Us(call.now)), sql::Text(RulesToJson(s.rules))})
                 .status());
         RETURN_IF_ERROR(RememberIdempotentResult(
             txn, call, absl::StrCat("tenants/", tenant, "/followUpSettings")));

@@ -191,7 +191,7 @@ using SessionLookup =
 
 // Per-tenant settings this service applies (FollowUpSettings).
 struct TenantSettings {
-  // Not yet updatable through UpdateFollowUpSettings: the defaults.
+  // Default: DefaultCheckInRules().
   std::vector<CheckInRule> rules = DefaultCheckInRules();
   int bp_systolic_threshold = 180;
   int bp_diastolic_threshold = 120;
@@ -318,7 +318,7 @@ class FollowUpManager {
 
   absl::StatusOr<TenantSettings> GetSettings(CallContext& call,
                                              absl::string_view tenant);
-  // Only the fields named in `paths` ("escalation_ack_deadline",
+  // Only the fields named in `paths` ("rules", "escalation_ack_deadline",
   // "blood_pressure_systolic_threshold", "blood_pressure_diastolic_threshold").
   void UpdateSettings(CallContext& call, std::string tenant,
                       TenantSettings settings, std::vector<std::string> paths,
@@ -360,6 +360,9 @@ class FollowUpManager {
                                   const std::vector<std::string>& recipients);
 
  private:
+  // INVALID_ARGUMENT naming the field for a bad rule list.
+  absl::Status ValidateRules(const std::vector<CheckInRule>& rules) const;
+
   FollowUpDeps deps_;
 };
 
