@@ -180,8 +180,9 @@ void AddIdentityPolicy(Policy& policy) {
   policy.Allow(IDENTITY_METHOD(RevokeIssuer), {R::kAdmin});
   policy.Allow(IDENTITY_METHOD(GetClinician),
                {R::kAdmin, R::kEhrSystem, R::kClinician});
+  // System: the follow-up scheduler re-escalates to on-call clinicians.
   policy.Allow(IDENTITY_METHOD(ListClinicians),
-               {R::kAdmin, R::kEhrSystem, R::kClinician});
+               {R::kAdmin, R::kEhrSystem, R::kClinician, R::kSystem});
   policy.Allow(IDENTITY_METHOD(CreateClinician), {R::kAdmin});
   policy.Allow(IDENTITY_METHOD(UpdateClinician), {R::kAdmin});
   policy.Allow(IDENTITY_METHOD(GetPatient),

@@ -385,7 +385,10 @@ void AddPreSessionPolicy(Policy& policy) {
   policy.Allow(PS_METHOD(GetSessionSeries), readers);
   policy.Allow(PS_METHOD(ListSessionSeries), readers);
   policy.Allow(PS_METHOD(CreateSessionSeries), {R::kEhrSystem, R::kClinician});
-  policy.Allow(PS_METHOD(GetSession), readers);
+  // System: the follow-up scheduler reads session times.
+  policy.Allow(
+      PS_METHOD(GetSession),
+      {R::kEhrSystem, R::kClinician, R::kBreakGlass, R::kPatient, R::kSystem});
   policy.Allow(PS_METHOD(ListSessions), readers);
   policy.Allow(PS_METHOD(CreateSession), {R::kEhrSystem, R::kClinician});
   policy.Allow(PS_METHOD(GetInstructionTemplate), template_readers);

@@ -40,7 +40,9 @@ ModuleFactory ModulesFor(std::vector<std::string> names) {
                              env, presession::PreSessionOptionsFromFlags()));
         modules.push_back(std::move(m));
       } else if (name == "followup") {
-        ASSIGN_OR_RETURN(auto m, followup::FollowUpModule::Create(env));
+        ASSIGN_OR_RETURN(auto m,
+                         followup::FollowUpModule::Create(
+                             env, followup::FollowUpOptionsFromFlags()));
         modules.push_back(std::move(m));
       } else if (name == "identity") {
         ASSIGN_OR_RETURN(auto m,

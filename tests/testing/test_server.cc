@@ -11,6 +11,7 @@ ABSL_DECLARE_FLAG(int64_t, audit_checkpoint_interval_seconds);
 ABSL_DECLARE_FLAG(int64_t, urgent_message_check_seconds);
 ABSL_DECLARE_FLAG(int64_t, presession_scheduler_interval_seconds);
 ABSL_DECLARE_FLAG(int64_t, consent_scheduler_interval_seconds);
+ABSL_DECLARE_FLAG(int64_t, followup_scheduler_interval_seconds);
 
 namespace careseal::testing {
 namespace {
@@ -37,6 +38,7 @@ TestServer::TestServer(std::vector<std::string> modules)
   absl::SetFlag(&FLAGS_urgent_message_check_seconds, 0);
   absl::SetFlag(&FLAGS_presession_scheduler_interval_seconds, 0);
   absl::SetFlag(&FLAGS_consent_scheduler_interval_seconds, 0);
+  absl::SetFlag(&FLAGS_followup_scheduler_interval_seconds, 0);
   Start();
 }
 

@@ -232,6 +232,7 @@ void ToProto(const Escalation& e, v1::Escalation* out) {
     ToProto(e.acknowledged_by, out->mutable_acknowledged_by());
   }
   out->set_note(e.note);
+  for (const std::string& r : e.recipients) out->add_recipients(r);
   ToTimestamp(e.update_time, out->mutable_update_time());
 }
 
@@ -275,6 +276,19 @@ void ToProto(const TenantSettings& s, absl::string_view tenant,
   out->set_blood_pressure_systolic_threshold(s.bp_systolic_threshold);
   out->set_blood_pressure_diastolic_threshold(s.bp_diastolic_threshold);
   ToProto(DefaultCrisisResources(), out->mutable_crisis_resources());
+  for (const CheckInRule& r : s.rules) {
+    v1::CheckInRule* rule = out->add_rules();
+    rule->set_id(r.id);
+    rule->set_anchor(static_cast<v1::CheckInAnchor>(r.anchor));
+    rule->mutable_offset()->set_seconds(absl::ToInt64Seconds(r.offset));
+    for (const std::string& i : r.instruments) {
+      rule->add_instruments(InstrumentName(i));
+    }
+    rule->mutable_reminder_after()->set_seconds(
+        absl::ToInt64Seconds(r.reminder_after));
+    rule->mutable_expire_after()->set_seconds(
+        absl::ToInt64Seconds(r.expire_after));
+  }
   if (s.update_time) ToTimestamp(*s.update_time, out->mutable_update_time());
 }
 
@@ -703,6 +717,7 @@ grpc::ServerUnaryReactor* FollowUpGrpc::UpdateFollowUpSettings(
                                 "settings.name"));
         RETURN_IF_ERROR(Authorize(edge_, call, name));
         TenantSettings in;
+        std::vector<CheckInRule> rule_list;
         const auto& s = req->settings();
         in.bp_systolic_threshold = s.blood_pressure_systolic_threshold();
         in.bp_diastolic_threshold = s.blood_pressure_diastolic_threshold();
@@ -711,6 +726,30 @@ grpc::ServerUnaryReactor* FollowUpGrpc::UpdateFollowUpSettings(
             absl::Nanoseconds(s.escalation_ack_deadline().nanos());
         std::vector<std::string> paths(req->update_mask().paths().begin(),
                                        req->update_mask().paths().end());
+        for (int i = 0; i < s.rules_size(); ++i) {
+          const v1::CheckInRule& r = s.rules(i);
+          CheckInRule rule;
+          rule.id = r.id();
+          rule.anchor = static_cast<CheckInAnchor>(r.anchor());
+          rule.offset = absl::Seconds(r.offset().seconds());
+          for (int j = 0; j < r.instruments_size(); ++j) {
+            auto id = InstrumentId(
+                r.instruments(j),
+                absl::StrCat("settings.rules[", i, "].instruments[", j, "]"));
+            if (!id.ok()) {
+              return InvalidField(
+                  absl::StrCat("settings.rules[", i, "].instruments[", j, "]"),
+                  "UNKNOWN_INSTRUMENT", "instruments must be instruments/{id}");
+            }
+            rule.instruments.push_back(*id);
+          }
+          rule.reminder_after = absl::Seconds(r.reminder_after().seconds());
+          rule.expire_after = r.has_expire_after()
+                                  ? absl::Seconds(r.expire_after().seconds())
+                                  : absl::Hours(72);
+          rule_list.push_back(std::move(rule));
+        }
+        in.rules = std::move(rule_list);
         const std::string tenant = name.Get("tenant");
         manager_->UpdateSettings(
             call, tenant, in, std::move(paths),

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "services/common/crypto/encoding.h"
+#include "services/common/crypto/sha256.h"
 #include "services/common/events/event_log.h"
 #include "services/common/macros.h"
 #include "services/common/platform/audit_writer.h"
@@ -67,6 +70,14 @@ const std::vector<sql::Migration>& Migrations() {
        " tenant TEXT PRIMARY KEY, bp_systolic BIGINT NOT NULL,"
        " bp_diastolic BIGINT NOT NULL, ack_deadline_us BIGINT NOT NULL,"
        " update_us BIGINT NOT NULL)"},
+      {2,
+       "ALTER TABLE followup_escalations ADD COLUMN recipients TEXT NOT NULL "
+       "DEFAULT '';"
+       "CREATE TABLE followup_event_cursors ("
+       " tenant TEXT PRIMARY KEY, cursor BIGINT NOT NULL)"},
+      {3,
+       "ALTER TABLE followup_settings ADD COLUMN rules TEXT NOT NULL DEFAULT "
+       "''"},
   };
   return *m;
 }
@@ -218,11 +229,43 @@ ScoredResponse Rescored(const StoredResponse& r) {
   return s;
 }
 
+// Rules as stored in followup_settings.rules (durations in seconds).
+std::string RulesToJson(const std::vector<CheckInRule>& rules) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const CheckInRule& r : rules) {
+    out.push_back({{"id", r.id},
+                   {"anchor", static_cast<int>(r.anchor)},
+                   {"offset", absl::ToInt64Seconds(r.offset)},
+                   {"instruments", r.instruments},
+                   {"remind", absl::ToInt64Seconds(r.reminder_after)},
+                   {"expire", absl::ToInt64Seconds(r.expire_after)}});
+  }
+  return out.dump();
+}
+
+absl::StatusOr<std::vector<CheckInRule>> RulesFromJson(const std::string& s) {
+  auto j = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return Internal("CORRUPT_RECORD", "stored rules");
+  std::vector<CheckInRule> out;
+  for (const auto& e : j) {
+    CheckInRule r;
+    r.id = e.value("id", "");
+    r.anchor = static_cast<CheckInAnchor>(e.value("anchor", 1));
+    r.offset = absl::Seconds(e.value("offset", int64_t{0}));
+    r.instruments = e.value("instruments", std::vector<std::string>{});
+    r.reminder_after = absl::Seconds(e.value("remind", int64_t{0}));
+    r.expire_after = absl::Seconds(e.value("expire", int64_t{0}));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 absl::StatusOr<TenantSettings> LoadSettings(sql::Txn& txn,
                                             absl::string_view tenant) {
   ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT bp_systolic, bp_diastolic, "
-                                        "ack_deadline_us, update_us FROM "
-                                        "followup_settings WHERE tenant = ?",
+                                        "ack_deadline_us, update_us, rules "
+                                        "FROM followup_settings WHERE "
+                                        "tenant = ?",
                                         {sql::Text(std::string(tenant))}));
   TenantSettings s;
   if (!rows.empty()) {
@@ -230,6 +273,9 @@ absl::StatusOr<TenantSettings> LoadSettings(sql::Txn& txn,
     s.bp_diastolic_threshold = static_cast<int>(rows[0].Int(1));
     s.escalation_ack_deadline = absl::Microseconds(rows[0].Int(2));
     s.update_time = FromUs(rows[0].Int(3));
+    if (!rows[0].Str(4).empty()) {
+      ASSIGN_OR_RETURN(s.rules, RulesFromJson(rows[0].Str(4)));
+    }
   }
   return s;
 }
@@ -268,7 +314,7 @@ absl::StatusOr<StoredResponse> ResponseFromRow(sql::Txn& txn, Sealer& sealer,
 constexpr char kEscalationCols[] =
     "tenant, patient, id, trigger_kind, priority, source, state, level, "
     "create_us, ack_deadline_us, reescalate_us, ack_us, ack_actor, ack_role, "
-    "ack_peer, note, update_us";
+    "ack_peer, note, update_us, recipients";
 
 absl::StatusOr<Escalation> EscalationFromRow(sql::Txn& txn, Sealer& sealer,
                                              const sql::Row& row) {
@@ -292,13 +338,14 @@ absl::StatusOr<Escalation> EscalationFromRow(sql::Txn& txn, Sealer& sealer,
                      sealer.Open(txn, e.tenant, row.Str(15), NoteAd(e.Name())));
   }
   e.update_time = FromUs(row.Int(16));
+  e.recipients = SplitList(row.Str(17));
   return e;
 }
 
 absl::Status InsertEscalation(sql::Txn& txn, const Escalation& e) {
   return txn
       .Exec(absl::StrCat("INSERT INTO followup_escalations (", kEscalationCols,
-                         ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                         ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             {sql::Text(e.tenant), sql::Text(e.patient), sql::Text(e.id),
              sql::Int(static_cast<int>(e.trigger)),
              sql::Int(static_cast<int>(e.priority)), sql::Text(e.source),
@@ -306,7 +353,8 @@ absl::Status InsertEscalation(sql::Txn& txn, const Escalation& e) {
              sql::Int(static_cast<int>(e.level)), sql::Int(Us(e.create_time)),
              sql::Int(e.ack_deadline ? Us(*e.ack_deadline) : 0), sql::Int(0),
              sql::Int(0), sql::Text(""), sql::Int(0), sql::Text(""),
-             sql::Bytes(""), sql::Int(Us(e.update_time))})
+             sql::Bytes(""), sql::Int(Us(e.update_time)),
+             sql::Text(absl::StrJoin(e.recipients, ","))})
       .status();
 }
 
@@ -386,7 +434,72 @@ absl::StatusOr<CheckIn> LoadCheckIn(sql::Txn& txn, Sealer& sealer,
   return CheckInFromRow(txn, sealer, rows[0]);
 }
 
+std::string ReescalatePrefix(const Escalation& e) {
+  return absl::StrCat(e.Name(), "/reescalate:");
+}
+
+absl::Status ScheduleReescalation(sql::Txn& txn, const Escalation& e,
+                                  int round) {
+  scheduler::Job job;
+  job.key = absl::StrCat(ReescalatePrefix(e), round);
+  job.tenant = e.tenant;
+  job.kind = kReescalateJobKind;
+  job.due = *e.ack_deadline;
+  job.payload = e.Name();
+  return scheduler::Schedule(txn, job).status();
+}
+
+// A CallContext for work CareSeal does on its own (scheduled jobs): the
+// system principal, audited under `method`.
+CallContext SystemCall(crypto::RandomSource& random, absl::string_view method,
+                       absl::Time now, absl::string_view tenant,
+                       std::string resource, absl::string_view patient) {
+  CallContext sys;
+  sys.principal = SystemPrincipal();
+  sys.method = std::string(method);
+  sys.correlation_id = crypto::HexEncode(random.Bytes(12));
+  sys.now = now;
+  Touch(sys, tenant, std::move(resource), patient);
+  return sys;
+}
+
+// A stable opaque id for the check-in of `rule` after `session`: the same
+// session and rule always give the same check-in.
+std::string ScheduledCheckInId(absl::string_view session,
+                               absl::string_view rule) {
+  return crypto::HexEncode(
+             crypto::Sha256(absl::StrCat(
+                 "followup-scheduled-check-in:", session, "|", rule)))
+      .substr(0, 26);
+}
+
 }  // namespace
+
+std::vector<CheckInRule> DefaultCheckInRules() {
+  std::vector<CheckInRule> rules;
+  auto add = [&](std::string id, absl::Duration offset,
+                 std::vector<std::string> instruments, absl::Duration remind,
+                 absl::Duration expire) {
+    CheckInRule r;
+    r.id = std::move(id);
+    r.anchor = CheckInAnchor::kAfterSessionEnd;
+    r.offset = offset;
+    r.instruments = std::move(instruments);
+    r.reminder_after = remind;
+    r.expire_after = expire;
+    rules.push_back(std::move(r));
+  };
+  // CLINICAL.md "Follow-up cadence (defaults)".
+  add("plus-2h", absl::Hours(2), {"home-safe"}, absl::Hours(1),
+      absl::Hours(24));
+  add("plus-24h", absl::Hours(24), {"side-effects", "blood-pressure"},
+      absl::Hours(12), absl::Hours(72));
+  add("plus-72h", absl::Hours(72), {"phq-9", "gad-7"}, absl::Hours(24),
+      absl::Hours(72));
+  add("plus-7d", absl::Hours(24 * 7), {"phq-9", "gad-7"}, absl::Hours(24),
+      absl::Hours(72));
+  return rules;
+}
 
 std::string CheckIn::Name() const {
   return absl::StrCat(PatientName(tenant, patient), "/checkIns/", id);
@@ -589,6 +702,8 @@ std::string Escalation::Name() const {
 }
 
 absl::Status FollowUpManager::Migrate(sql::Database& db) {
+  RETURN_IF_ERROR(db.Migrate("events", events::EventMigrations()));
+  RETURN_IF_ERROR(scheduler::Migrate(db));
   return db.Migrate(kComponent, Migrations());
 }
 
@@ -720,6 +835,11 @@ void FollowUpManager::SubmitResponse(CallContext& call, SubmitInput in,
             e.ack_deadline = call.now + settings.escalation_ack_deadline;
           }
           RETURN_IF_ERROR(InsertEscalation(txn, e));
+          if (e.ack_deadline) {
+            // Re-escalates at the deadline unless acknowledged first
+            // (AcknowledgeEscalation cancels it in its transaction).
+            RETURN_IF_ERROR(ScheduleReescalation(txn, e, 1));
+          }
           r.escalations.push_back(e.Name());
           result.escalations.push_back(std::move(e));
         }
@@ -749,6 +869,12 @@ void FollowUpManager::SubmitResponse(CallContext& call, SubmitInput in,
           check_in->responses.push_back(r.Name());
           const bool complete =
               check_in->responses.size() >= check_in->instruments.size();
+          if (complete) {
+            // No reminder or expiry for an answered check-in.
+            RETURN_IF_ERROR(scheduler::CancelPrefix(
+                                txn, absl::StrCat(check_in->Name(), "/"))
+                                .status());
+          }
           RETURN_IF_ERROR(
               txn.Exec("UPDATE followup_check_ins SET responses = ?, state = ? "
                        "WHERE tenant = ? AND patient = ? AND id = ?",
@@ -1018,6 +1144,9 @@ void FollowUpManager::AcknowledgeEscalation(CallContext& call,
                       sql::Bytes(std::move(sealed)), sql::Int(Us(call.now)),
                       sql::Text(tenant), sql::Text(patient), sql::Text(id)})
                 .status());
+        // Stops re-escalation in the same transaction.
+        RETURN_IF_ERROR(
+            scheduler::CancelPrefix(txn, ReescalatePrefix(e)).status());
         RETURN_IF_ERROR(RememberIdempotentResult(txn, call, e.Name()));
         RETURN_IF_ERROR(Audit(txn, call));
         RETURN_IF_ERROR(
@@ -1043,6 +1172,69 @@ absl::StatusOr<TenantSettings> FollowUpManager::GetSettings(
   return out;
 }
 
+absl::Status FollowUpManager::ValidateRules(
+    const std::vector<CheckInRule>& rules) const {
+  if (rules.size() > 20) {
+    return InvalidField("settings.rules", "OFFSET_OUT_OF_RANGE",
+                        "at most 20 rules");
+  }
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const CheckInRule& r = rules[i];
+    const std::string f = absl::StrCat("settings.rules[", i, "]");
+    bool id_ok = !r.id.empty() && r.id.size() <= 64;
+    for (char ch : r.id) {
+      id_ok &= (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+               ch == '_' || ch == '-';
+    }
+    if (!id_ok) {
+      return InvalidField(absl::StrCat(f, ".id"), "INVALID_ID",
+                          "id must match [a-z0-9_-]{1,64}");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (rules[j].id == r.id) {
+        return InvalidField(absl::StrCat(f, ".id"), "DUPLICATE_ID",
+                            "rule ids must be unique");
+      }
+    }
+    if (r.anchor == CheckInAnchor::kBeforeSessionStart) {
+      return InvalidField(absl::StrCat(f, ".anchor"), "ANCHOR_NOT_SUPPORTED",
+                          "BEFORE_SESSION_START rules are not supported by "
+                          "this server yet");
+    }
+    if (r.anchor != CheckInAnchor::kAfterSessionEnd) {
+      return InvalidField(absl::StrCat(f, ".anchor"), "INVALID_ANCHOR",
+                          "anchor must be CHECK_IN_ANCHOR_AFTER_SESSION_END");
+    }
+    if (r.offset < absl::ZeroDuration() || r.offset > absl::Hours(24 * 30)) {
+      return InvalidField(absl::StrCat(f, ".offset"), "OFFSET_OUT_OF_RANGE",
+                          "offset must be 0..30 days");
+    }
+    if (r.reminder_after < absl::ZeroDuration() ||
+        r.reminder_after > absl::Hours(24 * 14)) {
+      return InvalidField(absl::StrCat(f, ".reminder_after"),
+                          "OFFSET_OUT_OF_RANGE",
+                          "reminder_after must be 0..14 days");
+    }
+    if (r.expire_after <= absl::ZeroDuration() ||
+        r.expire_after > absl::Hours(24 * 14)) {
+      return InvalidField(absl::StrCat(f, ".expire_after"),
+                          "OFFSET_OUT_OF_RANGE",
+                          "expire_after must be more than 0, at most 14 days");
+    }
+    if (r.instruments.empty() || r.instruments.size() > 5) {
+      return InvalidField(absl::StrCat(f, ".instruments"), "UNKNOWN_INSTRUMENT",
+                          "a rule names 1 to 5 instruments");
+    }
+    for (size_t j = 0; j < r.instruments.size(); ++j) {
+      if (deps_.instruments->Find(r.instruments[j]) == nullptr) {
+        return InvalidField(absl::StrCat(f, ".instruments[", j, "]"),
+                            "UNKNOWN_INSTRUMENT", "no such instrument");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
                                      TenantSettings in,
                                      std::vector<std::string> paths,
@@ -1056,13 +1248,17 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
   for (const std::string& p : paths) {
     if (p != "escalation_ack_deadline" &&
         p != "blood_pressure_systolic_threshold" &&
-        p != "blood_pressure_diastolic_threshold") {
+        p != "blood_pressure_diastolic_threshold" && p != "rules") {
       return done(InvalidField(
           "update_mask", "INVALID_UPDATE_MASK",
           absl::StrCat("'", p,
-                       "' is not an updatable path of this server (rules, "
-                       "crisis_resources and urgent_message_read_timeout are "
-                       "not supported yet)")));
+                       "' is not an updatable path of this server "
+                       "(crisis_resources and urgent_message_read_timeout "
+                       "are not supported yet)")));
+    }
+    if (p == "rules") {
+      absl::Status valid = ValidateRules(in.rules);
+      if (!valid.ok()) return done(valid);
     }
   }
   sql::WriteValue<TenantSettings>(
@@ -1076,7 +1272,9 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
           return s;
         }
         for (const std::string& p : paths) {
-          if (p == "escalation_ack_deadline") {
+          if (p == "rules") {
+            s.rules = in.rules;
+          } else if (p == "escalation_ack_deadline") {
             s.escalation_ack_deadline = in.escalation_ack_deadline;
           } else if (p == "blood_pressure_systolic_threshold") {
             s.bp_systolic_threshold = in.bp_systolic_threshold;
@@ -1100,16 +1298,17 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
         s.update_time = call.now;
         RETURN_IF_ERROR(
             txn.Exec("INSERT INTO followup_settings (tenant, bp_systolic, "
-                     "bp_diastolic, ack_deadline_us, update_us) VALUES "
-                     "(?,?,?,?,?) ON CONFLICT (tenant) DO UPDATE SET "
+                     "bp_diastolic, ack_deadline_us, update_us, rules) VALUES "
+                     "(?,?,?,?,?,?) ON CONFLICT (tenant) DO UPDATE SET "
                      "bp_systolic = excluded.bp_systolic, bp_diastolic = "
                      "excluded.bp_diastolic, ack_deadline_us = "
-                     "excluded.ack_deadline_us, update_us = excluded.update_us",
+                     "excluded.ack_deadline_us, update_us = "
+                     "excluded.update_us, rules = excluded.rules",
                      {sql::Text(tenant), sql::Int(s.bp_systolic_threshold),
                       sql::Int(s.bp_diastolic_threshold),
                       sql::Int(
                           absl::ToInt64Microseconds(s.escalation_ack_deadline)),
-                      sql::Int(Us(call.now))})
+                      sql::Int(Us(call.now)), sql::Text(RulesToJson(s.rules))})
                 .status());
         RETURN_IF_ERROR(RememberIdempotentResult(
             txn, call, absl::StrCat("tenants/", tenant, "/followUpSettings")));
@@ -1117,6 +1316,348 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
         return s;
       },
       std::move(done));
+}
+
+// --- Scheduled work ---
+
+namespace {
+
+constexpr char kCheckInPattern[] =
+    "tenants/{tenant}/patients/{patient}/checkIns/{check_in}";
+constexpr char kEscalationPattern[] =
+    "tenants/{tenant}/patients/{patient}/escalations/{escalation}";
+constexpr char kSessionPattern[] =
+    "tenants/{tenant}/patients/{patient}/sessions/{session}";
+
+// One session event to apply, with what the lookup found.
+struct SessionWork {
+  events::EventRecord event;
+  std::optional<SessionTimes> times;  // completed sessions only
+};
+
+absl::StatusOr<std::vector<std::string>> EventTenants(sql::Txn& txn) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT tenant FROM event_heads ORDER BY tenant", {}));
+  std::vector<std::string> out;
+  for (const sql::Row& r : rows) out.push_back(r.Str(0));
+  return out;
+}
+
+absl::StatusOr<int64_t> LoadCursor(sql::Txn& txn, absl::string_view tenant) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT cursor FROM followup_event_cursors WHERE tenant = ?",
+                {sql::Text(std::string(tenant))}));
+  return rows.empty() ? 0 : rows[0].Int(0);
+}
+
+absl::Status UpdateCheckInState(sql::Txn& txn, const CheckIn& c) {
+  return txn
+      .Exec(
+          "UPDATE followup_check_ins SET state = ?, send_us = ?, expire_us = ?,"
+          " reminders = ?, message = ? WHERE tenant = ? AND patient = ? AND "
+          "id = ?",
+          {sql::Int(static_cast<int>(c.state)),
+           sql::Int(c.send_time ? Us(*c.send_time) : 0),
+           sql::Int(Us(c.expire_time)), sql::Int(c.reminders_sent),
+           sql::Text(c.message), sql::Text(c.tenant), sql::Text(c.patient),
+           sql::Text(c.id)})
+      .status();
+}
+
+}  // namespace
+
+absl::Status FollowUpManager::IngestSessionEvents(absl::Time now,
+                                                  const SessionLookup& lookup) {
+  std::vector<std::string> tenants;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(tenants, EventTenants(txn));
+    return absl::OkStatus();
+  }));
+  absl::Status first_error;
+  for (const std::string& tenant : tenants) {
+    while (true) {
+      events::EventBatch batch;
+      int64_t cursor = 0;
+      RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(cursor, LoadCursor(txn, tenant));
+        events::EventQuery q;
+        q.tenant = tenant;
+        q.after = cursor;
+        q.types = {events::EventType::kSessionCompleted,
+                   events::EventType::kSessionCancelled};
+        q.limit = 100;
+        ASSIGN_OR_RETURN(batch, events::ReadEvents(txn, q));
+        return absl::OkStatus();
+      }));
+      if (batch.scanned_through <= cursor) break;
+      // Lookups happen outside any transaction; an unavailable lookup stops
+      // at that event so nothing after it is skipped.
+      std::vector<SessionWork> work;
+      int64_t through = batch.scanned_through;
+      absl::Status stop;
+      for (const events::EventRecord& e : batch.events) {
+        SessionWork w{e, std::nullopt};
+        if (e.type == events::EventType::kSessionCompleted) {
+          absl::StatusOr<SessionTimes> t = lookup(e.resource);
+          if (absl::IsNotFound(t.status())) continue;
+          if (!t.ok()) {
+            stop = t.status();
+            through = e.cursor - 1;
+            break;
+          }
+          w.times = *t;
+        }
+        work.push_back(std::move(w));
+      }
+      RETURN_IF_ERROR(deps_.db->WriteAndWait([&](sql::Txn& txn)
+                                                 -> absl::Status {
+        ASSIGN_OR_RETURN(int64_t stored, LoadCursor(txn, tenant));
+        ASSIGN_OR_RETURN(TenantSettings settings, LoadSettings(txn, tenant));
+        for (const SessionWork& w : work) {
+          if (w.event.cursor <= stored) continue;  // another replica did it
+          auto sn =
+              ResourceName::Parse(kSessionPattern, w.event.resource, "session");
+          if (!sn.ok() || sn->Get("tenant") != tenant) continue;
+          const std::string patient = sn->Get("patient");
+          const std::string& session = w.event.resource;
+          CallContext sys =
+              SystemCall(*deps_.random,
+                         w.times ? "careseal.system/ScheduleFollowUpCheckIns"
+                                 : "careseal.system/CancelFollowUpCheckIns",
+                         now, tenant, session, patient);
+          if (!w.times) {
+            RETURN_IF_ERROR(scheduler::CancelPrefix(
+                                txn, absl::StrCat(session, "/followup:"))
+                                .status());
+            RETURN_IF_ERROR(
+                txn.Exec("UPDATE followup_check_ins SET state = ? WHERE "
+                         "tenant = ? AND patient = ? AND session = ? AND "
+                         "state = ?",
+                         {sql::Int(static_cast<int>(CheckInState::kCancelled)),
+                          sql::Text(tenant), sql::Text(patient),
+                          sql::Text(session),
+                          sql::Int(static_cast<int>(CheckInState::kScheduled))})
+                    .status());
+            RETURN_IF_ERROR(Audit(txn, sys));
+            continue;
+          }
+          const absl::Time end = w.times->end.value_or(w.event.time);
+          for (const CheckInRule& rule : settings.rules) {
+            if (rule.anchor != CheckInAnchor::kAfterSessionEnd) continue;
+            CheckIn c;
+            c.tenant = tenant;
+            c.patient = patient;
+            c.id = ScheduledCheckInId(session, rule.id);
+            c.kind = CheckInKind::kScheduled;
+            c.session = session;
+            c.rule_id = rule.id;
+            c.instruments = rule.instruments;
+            c.state = CheckInState::kScheduled;
+            c.due_time = end + rule.offset;
+            c.expire_time = c.due_time + rule.expire_after;
+            c.created_by = ActorOf(sys.principal);
+            c.create_time = now;
+            scheduler::Job job;
+            job.key = absl::StrCat(session, "/followup:", rule.id);
+            job.tenant = tenant;
+            job.kind = kCheckInJobKind;
+            job.due = c.due_time;
+            job.payload = c.Name();
+            ASSIGN_OR_RETURN(bool created, scheduler::Schedule(txn, job));
+            if (!created) continue;  // this session's rule is already planned
+            RETURN_IF_ERROR(
+                txn.Exec(absl::StrCat("INSERT INTO followup_check_ins (",
+                                      kCheckInCols,
+                                      ") VALUES "
+                                      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                                      " ON CONFLICT (tenant, patient, id) DO "
+                                      "NOTHING"),
+                         {sql::Text(c.tenant), sql::Text(c.patient),
+                          sql::Text(c.id), sql::Int(static_cast<int>(c.kind)),
+                          sql::Text(c.session), sql::Text(c.rule_id),
+                          sql::Text(absl::StrJoin(c.instruments, ",")),
+                          sql::Int(static_cast<int>(c.state)),
+                          sql::Int(Us(c.due_time)), sql::Int(0),
+                          sql::Int(Us(c.expire_time)), sql::Int(0),
+                          sql::Text(""), sql::Text(""), sql::Bytes(""),
+                          sql::Text(c.created_by.name),
+                          sql::Int(static_cast<int>(c.created_by.role)),
+                          sql::Text(c.created_by.peer),
+                          sql::Int(Us(c.create_time))})
+                    .status());
+          }
+          RETURN_IF_ERROR(Audit(txn, sys));
+        }
+        if (through > stored) {
+          RETURN_IF_ERROR(
+              txn.Exec("INSERT INTO followup_event_cursors (tenant, cursor) "
+                       "VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET "
+                       "cursor = excluded.cursor",
+                       {sql::Text(tenant), sql::Int(through)})
+                  .status());
+        }
+        return absl::OkStatus();
+      }));
+      if (!stop.ok()) {
+        if (first_error.ok()) first_error = stop;
+        break;
+      }
+      if (!batch.more) break;
+    }
+  }
+  return first_error;
+}
+
+absl::StatusOr<CheckIn> FollowUpManager::CheckInOfJob(
+    const scheduler::Job& job) {
+  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kCheckInPattern,
+                                                       job.payload, "payload"));
+  CheckIn out;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(out, LoadCheckIn(txn, *deps_.sealer, n.Get("tenant"),
+                                      n.Get("patient"), n.Get("check_in")));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status FollowUpManager::CommitCheckInSent(sql::Txn& txn,
+                                                const scheduler::Job& job,
+                                                absl::Time now,
+                                                const std::string& message) {
+  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kCheckInPattern,
+                                                       job.payload, "payload"));
+  ASSIGN_OR_RETURN(CheckIn c, LoadCheckIn(txn, *deps_.sealer, n.Get("tenant"),
+                                          n.Get("patient"), n.Get("check_in")));
+  if (c.state != CheckInState::kScheduled || message.empty()) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(TenantSettings settings, LoadSettings(txn, c.tenant));
+  absl::Duration remind = absl::ZeroDuration();
+  absl::Duration expire = c.expire_time - c.due_time;
+  for (const CheckInRule& r : settings.rules) {
+    if (r.id == c.rule_id) {
+      remind = r.reminder_after;
+      expire = r.expire_after;
+    }
+  }
+  c.state = CheckInState::kSent;
+  c.send_time = now;
+  c.expire_time = now + expire;
+  c.message = message;
+  RETURN_IF_ERROR(UpdateCheckInState(txn, c));
+  CallContext sys = SystemCall(*deps_.random, "careseal.system/SendCheckIn",
+                               now, c.tenant, c.Name(), c.patient);
+  RETURN_IF_ERROR(Audit(txn, sys));
+  RETURN_IF_ERROR(events::AppendEvent(
+                      txn, events::EventFor(
+                               sys, events::EventType::kFollowUpSent, c.Name()))
+                      .status());
+  scheduler::Job next;
+  next.tenant = c.tenant;
+  next.payload = c.Name();
+  if (remind > absl::ZeroDuration() && remind < expire) {
+    next.key = absl::StrCat(c.Name(), "/remind:1");
+    next.kind = kRemindJobKind;
+    next.due = now + remind;
+    RETURN_IF_ERROR(scheduler::Schedule(txn, next).status());
+  }
+  next.key = absl::StrCat(c.Name(), "/expire");
+  next.kind = kExpireJobKind;
+  next.due = c.expire_time;
+  return scheduler::Schedule(txn, next).status();
+}
+
+absl::Status FollowUpManager::CommitReminder(sql::Txn& txn,
+                                             const scheduler::Job& job,
+                                             absl::Time now, bool sent) {
+  if (!sent) return absl::OkStatus();
+  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kCheckInPattern,
+                                                       job.payload, "payload"));
+  ASSIGN_OR_RETURN(CheckIn c, LoadCheckIn(txn, *deps_.sealer, n.Get("tenant"),
+                                          n.Get("patient"), n.Get("check_in")));
+  c.reminders_sent += 1;
+  RETURN_IF_ERROR(UpdateCheckInState(txn, c));
+  CallContext sys = SystemCall(*deps_.random, "careseal.system/RemindCheckIn",
+                               now, c.tenant, c.Name(), c.patient);
+  return Audit(txn, sys);
+}
+
+absl::Status FollowUpManager::CommitExpiry(sql::Txn& txn,
+                                           const scheduler::Job& job,
+                                           absl::Time now) {
+  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kCheckInPattern,
+                                                       job.payload, "payload"));
+  ASSIGN_OR_RETURN(CheckIn c, LoadCheckIn(txn, *deps_.sealer, n.Get("tenant"),
+                                          n.Get("patient"), n.Get("check_in")));
+  if (c.state != CheckInState::kSent) return absl::OkStatus();
+  c.state = CheckInState::kExpired;
+  RETURN_IF_ERROR(UpdateCheckInState(txn, c));
+  RETURN_IF_ERROR(
+      scheduler::CancelPrefix(txn, absl::StrCat(c.Name(), "/remind:"))
+          .status());
+  CallContext sys = SystemCall(*deps_.random, "careseal.system/ExpireCheckIn",
+                               now, c.tenant, c.Name(), c.patient);
+  return Audit(txn, sys);
+}
+
+absl::StatusOr<Escalation> FollowUpManager::EscalationOfJob(
+    const scheduler::Job& job) {
+  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kEscalationPattern,
+                                                       job.payload, "payload"));
+  Escalation out;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(out,
+                     LoadEscalation(txn, *deps_.sealer, n.Get("tenant"),
+                                    n.Get("patient"), n.Get("escalation")));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status FollowUpManager::CommitReescalation(
+    sql::Txn& txn, const scheduler::Job& job, absl::Time now,
+    const std::vector<std::string>& recipients) {
+  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kEscalationPattern,
+                                                       job.payload, "payload"));
+  ASSIGN_OR_RETURN(Escalation e,
+                   LoadEscalation(txn, *deps_.sealer, n.Get("tenant"),
+                                  n.Get("patient"), n.Get("escalation")));
+  if (e.state != EscalationState::kOpen) return absl::OkStatus();
+  ASSIGN_OR_RETURN(TenantSettings settings, LoadSettings(txn, e.tenant));
+  int round = 1;
+  const std::string prefix = ReescalatePrefix(e);
+  if (absl::StartsWith(job.key, prefix)) {
+    if (!absl::SimpleAtoi(job.key.substr(prefix.size()), &round)) round = 1;
+  }
+  e.level = EscalationLevel::kBackup;
+  if (!e.reescalate_time) e.reescalate_time = now;
+  e.ack_deadline = now + settings.escalation_ack_deadline;
+  e.recipients = recipients;
+  e.update_time = now;
+  RETURN_IF_ERROR(
+      txn.Exec("UPDATE followup_escalations SET level = ?, reescalate_us = ?,"
+               " ack_deadline_us = ?, recipients = ?, update_us = ? WHERE "
+               "tenant = ? AND patient = ? AND id = ?",
+               {sql::Int(static_cast<int>(e.level)),
+                sql::Int(Us(*e.reescalate_time)), sql::Int(Us(*e.ack_deadline)),
+                sql::Text(absl::StrJoin(e.recipients, ",")), sql::Int(Us(now)),
+                sql::Text(e.tenant), sql::Text(e.patient), sql::Text(e.id)})
+          .status());
+  CallContext sys =
+      SystemCall(*deps_.random, "careseal.system/ReescalateEscalation", now,
+                 e.tenant, e.Name(), e.patient);
+  RETURN_IF_ERROR(Audit(txn, sys));
+  RETURN_IF_ERROR(
+      events::AppendEvent(
+          txn, events::EventFor(sys, events::EventType::kEscalationReescalated,
+                                e.Name()))
+          .status());
+  // While unacknowledged, the on-call clinicians are notified again at each
+  // further deadline.
+  return ScheduleReescalation(txn, e, round + 1);
 }
 
 }  // namespace careseal::followup

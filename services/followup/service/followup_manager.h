@@ -12,6 +12,7 @@
 #ifndef CARESEAL_SERVICES_FOLLOWUP_SERVICE_FOLLOWUP_MANAGER_H_
 #define CARESEAL_SERVICES_FOLLOWUP_SERVICE_FOLLOWUP_MANAGER_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "services/common/identity.h"
 #include "services/common/platform/call.h"
 #include "services/common/platform/sealer.h"
+#include "services/common/scheduler/scheduler.h"
 #include "services/common/sql/database.h"
 #include "services/followup/instruments/crisis_resources.h"
 #include "services/followup/instruments/registry.h"
@@ -86,6 +88,9 @@ struct Escalation {
   FollowUpActor acknowledged_by;
   std::string note;
   absl::Time update_time;
+  // Clinicians currently notified (tenants/{t}/clinicians/{c}); at BACKUP
+  // level the on-call clinicians.
+  std::vector<std::string> recipients;
 
   std::string Name() const;
 };
@@ -141,8 +146,53 @@ struct CheckInFilter {
   std::string session;  // "" for all
 };
 
+// Values of careseal.v1.CheckInAnchor.
+enum class CheckInAnchor : int {
+  kAfterSessionEnd = 1,
+  kBeforeSessionStart = 2
+};
+
+// One FollowUpSettings rule: when a scheduled check-in is due, what it asks,
+// and when it is reminded and expires.
+struct CheckInRule {
+  std::string id;
+  CheckInAnchor anchor = CheckInAnchor::kAfterSessionEnd;
+  absl::Duration offset;
+  std::vector<std::string> instruments;  // instrument ids
+  absl::Duration reminder_after;         // zero: no reminder
+  absl::Duration expire_after = absl::Hours(72);
+};
+
+// CLINICAL.md "Follow-up cadence (defaults)": +2 h home safe; +24 h side
+// effects and blood pressure; +72 h and +7 d PHQ-9 and GAD-7, after the
+// session's end.
+std::vector<CheckInRule> DefaultCheckInRules();
+
+// Durable job kinds of this service (services/common/scheduler). Keys:
+//   {session}/followup:{rule}          kCheckInJobKind, payload check-in name
+//   {check-in}/remind:1                kRemindJobKind
+//   {check-in}/expire                  kExpireJobKind
+//   {escalation}/reescalate:{n}        kReescalateJobKind, payload escalation
+inline constexpr char kCheckInJobKind[] = "followup.checkin";
+inline constexpr char kRemindJobKind[] = "followup.remind";
+inline constexpr char kExpireJobKind[] = "followup.expire";
+inline constexpr char kReescalateJobKind[] = "followup.reescalate";
+
+// What the follow-up service needs to know of a session (from
+// PreSessionService.GetSession).
+struct SessionTimes {
+  absl::Time start;
+  std::optional<absl::Time> end;  // set once completed
+};
+// Looks a session up by resource name; NOT_FOUND if it does not exist.
+// Blocking; called outside any transaction.
+using SessionLookup =
+    std::function<absl::StatusOr<SessionTimes>(const std::string& session)>;
+
 // Per-tenant settings this service applies (FollowUpSettings).
 struct TenantSettings {
+  // Default: DefaultCheckInRules().
+  std::vector<CheckInRule> rules = DefaultCheckInRules();
   int bp_systolic_threshold = 180;
   int bp_diastolic_threshold = 120;
   absl::Duration escalation_ack_deadline = absl::Minutes(15);
@@ -268,13 +318,51 @@ class FollowUpManager {
 
   absl::StatusOr<TenantSettings> GetSettings(CallContext& call,
                                              absl::string_view tenant);
-  // Only the fields named in `paths` ("escalation_ack_deadline",
+  // Only the fields named in `paths` ("rules", "escalation_ack_deadline",
   // "blood_pressure_systolic_threshold", "blood_pressure_diastolic_threshold").
   void UpdateSettings(CallContext& call, std::string tenant,
                       TenantSettings settings, std::vector<std::string> paths,
                       Done<TenantSettings> done);
 
+  // --- Scheduled work (driven by FollowUpModule's scheduler) ---
+
+  // Reads the tenants' event logs after this service's durable cursors
+  // (table followup_event_cursors) for SESSION_COMPLETED and
+  // SESSION_CANCELLED. A completed session gets one SCHEDULED check-in and
+  // one job per AFTER_SESSION_END rule (key {session}/followup:{rule}, so a
+  // repeat is impossible); a cancelled one has its pending check-ins
+  // cancelled. The cursor moves in the same transaction. A lookup error
+  // other than NOT_FOUND stops at that event (retried on the next call) and
+  // is returned. Blocking: never on a gRPC or writer thread.
+  absl::Status IngestSessionEvents(absl::Time now, const SessionLookup& lookup);
+
+  // The check-in a kCheckInJobKind/kRemindJobKind job is about, as stored.
+  absl::StatusOr<CheckIn> CheckInOfJob(const scheduler::Job& job);
+  // Commit of a kCheckInJobKind job: the check-in (still SCHEDULED) becomes
+  // SENT with `message`, FOLLOW_UP_SENT, audit, reminder and expiry jobs.
+  absl::Status CommitCheckInSent(sql::Txn& txn, const scheduler::Job& job,
+                                 absl::Time now, const std::string& message);
+  // Commit of a kRemindJobKind job: counts the reminder sent (if any).
+  absl::Status CommitReminder(sql::Txn& txn, const scheduler::Job& job,
+                              absl::Time now, bool sent);
+  // Commit of a kExpireJobKind job: a still SENT check-in becomes EXPIRED.
+  absl::Status CommitExpiry(sql::Txn& txn, const scheduler::Job& job,
+                            absl::Time now);
+
+  // The escalation a kReescalateJobKind job is about, as stored.
+  absl::StatusOr<Escalation> EscalationOfJob(const scheduler::Job& job);
+  // Commit of a kReescalateJobKind job: if the escalation is still OPEN it
+  // goes to BACKUP with `recipients`, reescalate_time (first time), a new
+  // ack_deadline, EVENT_TYPE_ESCALATION_REESCALATED, a system audit event
+  // and the next job at the next deadline.
+  absl::Status CommitReescalation(sql::Txn& txn, const scheduler::Job& job,
+                                  absl::Time now,
+                                  const std::vector<std::string>& recipients);
+
  private:
+  // INVALID_ARGUMENT naming the field for a bad rule list.
+  absl::Status ValidateRules(const std::vector<CheckInRule>& rules) const;
+
   FollowUpDeps deps_;
 };
 
