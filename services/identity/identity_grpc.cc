@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/grpc/proto_role.h"
 #include "services/common/macros.h"
 #include "services/common/platform/resource_name.h"
 #include "services/common/status.h"
@@ -97,28 +98,6 @@ void ToProto(const Patient& p, v1::Patient* out) {
   out->set_state(static_cast<v1::PrincipalState>(p.state));
   ToTimestamp(p.create_time, out->mutable_create_time());
   ToTimestamp(p.update_time, out->mutable_update_time());
-}
-
-v1::Role ToProtoRole(Role role) {
-  switch (role) {
-    case Role::kEhrSystem:
-      return v1::ROLE_EHR_SYSTEM;
-    case Role::kClinician:
-      return v1::ROLE_CLINICIAN;
-    case Role::kPatient:
-      return v1::ROLE_PATIENT;
-    case Role::kAuditor:
-      return v1::ROLE_AUDITOR;
-    case Role::kAdmin:
-      return v1::ROLE_ADMIN;
-    case Role::kBreakGlass:
-      return v1::ROLE_BREAK_GLASS;
-    case Role::kPortal:
-      return v1::ROLE_PORTAL;
-    case Role::kSystem:
-      return v1::ROLE_SYSTEM;
-  }
-  return v1::ROLE_UNSPECIFIED;
 }
 
 void ToProto(const PatientLink& l, absl::Time now, v1::PatientLink* out) {

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "careseal/v1/consent.grpc.pb.h"
+#include "services/common/grpc/proto_role.h"
 #include "services/common/macros.h"
 #include "services/common/platform/resource_name.h"
 #include "services/common/status.h"
@@ -46,28 +47,6 @@ Done<T> Reply(Finisher finish, Convert convert) {
 }
 
 // ------------------------------------------------------------ conversions
-
-v1::Role ToProtoRole(Role role) {
-  switch (role) {
-    case Role::kEhrSystem:
-      return v1::ROLE_EHR_SYSTEM;
-    case Role::kClinician:
-      return v1::ROLE_CLINICIAN;
-    case Role::kPatient:
-      return v1::ROLE_PATIENT;
-    case Role::kAuditor:
-      return v1::ROLE_AUDITOR;
-    case Role::kAdmin:
-      return v1::ROLE_ADMIN;
-    case Role::kBreakGlass:
-      return v1::ROLE_BREAK_GLASS;
-    case Role::kPortal:
-      return v1::ROLE_PORTAL;
-    case Role::kSystem:
-      return v1::ROLE_SYSTEM;
-  }
-  return v1::ROLE_UNSPECIFIED;
-}
 
 void ToProto(const Actor& a, v1::Actor* out) {
   out->set_name(a.name);

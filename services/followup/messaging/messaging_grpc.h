@@ -6,6 +6,7 @@
 #define CARESEAL_SERVICES_FOLLOWUP_MESSAGING_MESSAGING_GRPC_H_
 
 #include "careseal/v1/messaging.grpc.pb.h"
+#include "services/common/grpc/proto_role.h"
 #include "services/common/grpc/unary_call.h"
 #include "services/followup/messaging/messaging_manager.h"
 #include "services/followup/messaging/stream_call_grpc.h"
@@ -15,8 +16,7 @@ namespace careseal::messaging {
 // Adds the messaging service's rows (method x role) to `policy`.
 void AddMessagingPolicy(Policy& policy);
 
-// Contract conversions shared with the events edge.
-v1::Role ToProtoRole(Role role);
+// Contract conversion shared with the events edge.
 void ToProto(const Actor& a, v1::Actor* out);
 
 class MessagingGrpc final : public v1::MessagingService::CallbackService {

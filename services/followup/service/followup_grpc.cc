@@ -7,6 +7,7 @@
 #include "careseal/v1/messaging.grpc.pb.h"
 #include "services/common/crypto/encoding.h"
 #include "services/common/crypto/sha256.h"
+#include "services/common/grpc/proto_role.h"
 #include "services/common/macros.h"
 #include "services/common/platform/resource_name.h"
 #include "services/common/status.h"
@@ -40,28 +41,6 @@ absl::Status NoWildcardForPatient(const CallContext& call,
     return ResourceNotFound();
   }
   return absl::OkStatus();
-}
-
-v1::Role ToProtoRole(Role role) {
-  switch (role) {
-    case Role::kEhrSystem:
-      return v1::ROLE_EHR_SYSTEM;
-    case Role::kClinician:
-      return v1::ROLE_CLINICIAN;
-    case Role::kPatient:
-      return v1::ROLE_PATIENT;
-    case Role::kAuditor:
-      return v1::ROLE_AUDITOR;
-    case Role::kAdmin:
-      return v1::ROLE_ADMIN;
-    case Role::kBreakGlass:
-      return v1::ROLE_BREAK_GLASS;
-    case Role::kPortal:
-      return v1::ROLE_PORTAL;
-    case Role::kSystem:
-      return v1::ROLE_SYSTEM;
-  }
-  return v1::ROLE_UNSPECIFIED;
 }
 
 void ToProto(const FollowUpActor& a, v1::Actor* out) {
