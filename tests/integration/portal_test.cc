@@ -316,6 +316,50 @@ TEST_F(PortalTest, PatientSignsConsentThroughThePortal) {
   EXPECT_EQ(b.Get("/tasks")->status, 401);
 }
 
+TEST_F(PortalTest, StaticFilesAndErrorPagesCarryTheSecurityHeaders) {
+  Browser b = NewBrowser();
+  auto css = b.Get("/static/portal.css");
+  ASSERT_EQ(css->status, 200);
+  EXPECT_TRUE(
+      absl::StartsWith(css->get_header_value("Content-Type"), "text/css"));
+  auto js = b.Get("/static/portal.js");
+  ASSERT_EQ(js->status, 200);
+  EXPECT_TRUE(absl::StrContains(js->body, "Stay signed in"));
+  for (const char* path : {"/nowhere", "/static/../CMakeLists.txt"}) {
+    auto missing = b.Get(path);
+    EXPECT_EQ(missing->status, 404) << path;
+    EXPECT_TRUE(
+        absl::StrContains(missing->get_header_value("Content-Security-Policy"),
+                          "default-src 'self'"))
+        << path;
+    EXPECT_EQ(missing->get_header_value("X-Content-Type-Options"), "nosniff")
+        << path;
+  }
+}
+
+TEST_F(PortalTest, SigningTokenCountsOnlyForTheConsentTheLinkTargets) {
+  // A task-list link (no target) with the consent's signing token appended:
+  // the patient verifies and sees the consent but cannot sign it here.
+  v1::CreatePatientLinkRequest link;
+  link.set_parent(patient_);
+  link.set_factor(v1::LINK_FACTOR_DATE_OF_BIRTH);
+  auto list_link = ehr_identity_.CreatePatientLink(link);
+  ASSERT_TRUE(list_link.ok()) << list_link.status();
+  const std::string signing = link_.substr(link_.find('/') + 1);
+  link_ = list_link->link_token() + "/" + signing;
+  Browser b = NewBrowser();
+  ASSERT_EQ(OpenAndVerify(b, "1984-02-29")->status, 303);
+  ASSERT_EQ(b.Get("/tasks")->status, 200);
+  auto page = b.Get("/consent/0");
+  ASSERT_EQ(page->status, 200) << page->body;
+  EXPECT_TRUE(absl::StrContains(page->body, "open the link your clinic"));
+  EXPECT_FALSE(absl::StrContains(page->body, "I agree and sign"));
+  auto refused = b.Post("/consent/0/sign", SignForm(CsrfOf(page->body)));
+  EXPECT_EQ(refused->status, 409);
+  EXPECT_TRUE(absl::StrContains(refused->body, "Nothing was signed"));
+  EXPECT_FALSE(Check().valid());
+}
+
 TEST_F(PortalTest, PostWithoutCsrfTokenIsRefusedAndSignsNothing) {
   Browser b = NewBrowser();
   // Verification itself needs the token, and a refused one costs no try.
