@@ -8,9 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "careseal/v1/messaging.grpc.pb.h"
-#include "services/common/crypto/encoding.h"
-#include "services/common/crypto/sha256.h"
 #include "services/common/macros.h"
+#include "services/common/platform/idempotency.h"
 #include "services/common/status.h"
 
 ABSL_FLAG(int64_t, presession_scheduler_interval_seconds, 5,
@@ -42,18 +41,6 @@ class DeliveryResults {
 };
 
 namespace {
-
-// An RFC 4122 (version 4 layout) UUID derived from `seed`: the same job for
-// the same session start always sends with the same request ids.
-std::string DerivedRequestId(absl::string_view seed) {
-  std::string d = crypto::Sha256(seed);
-  d.resize(16);
-  d[6] = static_cast<char>((d[6] & 0x0f) | 0x40);
-  d[8] = static_cast<char>((d[8] & 0x3f) | 0x80);
-  const std::string h = crypto::HexEncode(d);
-  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4),
-                      "-", h.substr(16, 4), "-", h.substr(20, 12));
-}
 
 absl::Status InboxError(absl::string_view step, const grpc::Status& s) {
   return Error(absl::StatusCode::kUnavailable, "INBOX_DELIVERY_FAILED",

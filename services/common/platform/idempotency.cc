@@ -1,5 +1,7 @@
 #include "services/common/platform/idempotency.h"
 
+#include "services/common/crypto/encoding.h"
+#include "services/common/crypto/sha256.h"
 #include "services/common/macros.h"
 #include "services/common/platform/audit_writer.h"
 #include "services/common/platform/canonical_json.h"
@@ -74,6 +76,16 @@ absl::Status RememberIdempotentResult(sql::Txn& txn, const CallContext& call,
            sql::Bytes(call.request_fingerprint),
            sql::Text(std::string(resource)), sql::Int(ToMicros(call.now))})
       .status();
+}
+
+std::string DerivedRequestId(absl::string_view seed) {
+  std::string d = crypto::Sha256(seed);
+  d.resize(16);
+  d[6] = static_cast<char>((d[6] & 0x0f) | 0x40);
+  d[8] = static_cast<char>((d[8] & 0x3f) | 0x80);
+  const std::string h = crypto::HexEncode(d);
+  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4),
+                      "-", h.substr(16, 4), "-", h.substr(20, 12));
 }
 
 }  // namespace careseal

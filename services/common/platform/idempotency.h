@@ -29,6 +29,12 @@ absl::StatusOr<std::optional<std::string>> FindIdempotentResult(
 absl::Status RememberIdempotentResult(sql::Txn& txn, const CallContext& call,
                                       absl::string_view resource);
 
+// A request id for a call one service makes to another on behalf of work of
+// its own (a scheduled job, a step of a caller's request): an RFC 4122
+// (version 4 layout) UUID taken from SHA-256 of `seed`. The same seed always
+// gives the same id, so a retried or taken-over step is not done twice.
+std::string DerivedRequestId(absl::string_view seed);
+
 }  // namespace careseal
 
 #endif  // CARESEAL_SERVICES_COMMON_PLATFORM_IDEMPOTENCY_H_

@@ -5,10 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "careseal/v1/messaging.grpc.pb.h"
-#include "services/common/crypto/encoding.h"
-#include "services/common/crypto/sha256.h"
+#include "services/common/crypto/random.h"
 #include "services/common/grpc/proto_role.h"
 #include "services/common/macros.h"
+#include "services/common/platform/idempotency.h"
 #include "services/common/platform/resource_name.h"
 #include "services/common/status.h"
 
@@ -303,18 +303,12 @@ absl::StatusOr<AnswerValue> FromProto(const v1::Answer& a, size_t index) {
 
 // An RFC 4122 (version 4 layout) UUID derived from the caller's request id,
 // so that a retried SendCheckIn delivers the same inbox message.
-std::string DerivedRequestId(absl::string_view request_id,
+std::string CheckInRequestId(absl::string_view request_id,
                              absl::string_view purpose,
                              crypto::RandomSource& random) {
   if (request_id.empty()) return crypto::NewUuid(random);
-  std::string d = crypto::Sha256(
+  return DerivedRequestId(
       absl::StrCat("followup-check-in:", purpose, ":", request_id));
-  d.resize(16);
-  d[6] = static_cast<char>((d[6] & 0x0f) | 0x40);
-  d[8] = static_cast<char>((d[8] & 0x3f) | 0x80);
-  const std::string h = crypto::HexEncode(d);
-  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4),
-                      "-", h.substr(16, 4), "-", h.substr(20, 12));
 }
 
 // A MessagingService error as this call's error: absent patients answer like
@@ -799,8 +793,8 @@ grpc::ServerUnaryReactor* FollowUpGrpc::SendCheckIn(
         CallContext* callp = &call;
         auto delivery = std::make_shared<InboxDelivery>(
             channel, req->parent(), std::move(text),
-            DerivedRequestId(call.request_id, "thread", *edge_.random),
-            DerivedRequestId(call.request_id, "message", *edge_.random),
+            CheckInRequestId(call.request_id, "thread", *edge_.random),
+            CheckInRequestId(call.request_id, "message", *edge_.random),
             [this, callp, finish, resp,
              in = std::move(in)](absl::StatusOr<std::string> message) mutable {
               if (!message.ok()) return finish(message.status());

@@ -11,9 +11,8 @@
 #include "careseal/v1/identity.grpc.pb.h"
 #include "careseal/v1/messaging.grpc.pb.h"
 #include "careseal/v1/presession.grpc.pb.h"
-#include "services/common/crypto/encoding.h"
-#include "services/common/crypto/sha256.h"
 #include "services/common/macros.h"
+#include "services/common/platform/idempotency.h"
 #include "services/common/platform/resource_name.h"
 #include "services/common/status.h"
 
@@ -51,16 +50,10 @@ namespace {
 
 constexpr auto kCallTimeout = std::chrono::seconds(30);
 
-// An RFC 4122 (version 4 layout) UUID derived from `seed`: a job retried
-// or taken over sends with the same request ids, so nothing is duplicated.
-std::string DerivedRequestId(absl::string_view seed) {
-  std::string d = crypto::Sha256(absl::StrCat("followup-job:", seed));
-  d.resize(16);
-  d[6] = static_cast<char>((d[6] & 0x0f) | 0x40);
-  d[8] = static_cast<char>((d[8] & 0x3f) | 0x80);
-  const std::string h = crypto::HexEncode(d);
-  return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4),
-                      "-", h.substr(16, 4), "-", h.substr(20, 12));
+// A job retried or taken over sends with the same request ids, so nothing is
+// duplicated.
+std::string JobRequestId(absl::string_view seed) {
+  return DerivedRequestId(absl::StrCat("followup-job:", seed));
 }
 
 absl::Status Unavailable(absl::string_view reason, absl::string_view what,
@@ -97,8 +90,7 @@ absl::StatusOr<std::string> SendToInbox(InternalChannel* internal,
   thread_req.set_parent(PatientName(c.tenant, c.patient));
   thread_req.mutable_thread()->set_subject("Check-in from your care team");
   thread_req.mutable_thread()->set_category(v1::THREAD_CATEGORY_FOLLOW_UP);
-  thread_req.set_request_id(
-      DerivedRequestId(absl::StrCat(c.Name(), "/thread")));
+  thread_req.set_request_id(JobRequestId(absl::StrCat(c.Name(), "/thread")));
   v1::CreateThreadResponse thread_resp;
   grpc::ClientContext thread_ctx;
   thread_ctx.set_deadline(deadline);
@@ -108,7 +100,7 @@ absl::StatusOr<std::string> SendToInbox(InternalChannel* internal,
   message_req.set_parent(thread_resp.thread().name());
   message_req.set_text(std::move(text));
   message_req.set_priority(v1::MESSAGE_PRIORITY_ROUTINE);
-  message_req.set_request_id(DerivedRequestId(message_seed));
+  message_req.set_request_id(JobRequestId(message_seed));
   v1::SendMessageResponse message_resp;
   grpc::ClientContext message_ctx;
   message_ctx.set_deadline(deadline);
