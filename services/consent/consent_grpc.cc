@@ -1,9 +1,14 @@
 #include "services/consent/consent_grpc.h"
 
+#include <chrono>
+#include <memory>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "careseal/v1/identity.grpc.pb.h"
 #include "services/common/crypto/key_ring.h"
 #include "services/common/macros.h"
+#include "services/common/platform/idempotency.h"
 #include "services/common/platform/resource_name.h"
 #include "services/common/status.h"
 #include "services/consent/consent_canonical.h"
@@ -125,6 +130,7 @@ absl::Status ToProto(const Consent& c, v1::Consent* out) {
     ToTimestamp(*c.supersede_time, out->mutable_supersede_time());
   }
   out->set_superseded_by(c.superseded_by);
+  out->set_signing_link(c.signing_link);
   return absl::OkStatus();
 }
 
@@ -152,6 +158,74 @@ Done<T> Reply(Finisher finish, Convert convert) {
     finish(convert(*result));
   };
 }
+
+// The second step of RequestConsent: a patient link (IdentityService, over the
+// in-process channel, as CareSeal) that targets the new consent and needs the
+// date of birth, whose token then becomes the consent's signing token. So the
+// one token the EHR sends opens the portal (RedeemLink) and signs
+// (SignConsent). The link's request id is derived from the consent, so a
+// retried RequestConsent gets the same link with a fresh token.
+class SigningLinkStep : public std::enable_shared_from_this<SigningLinkStep> {
+ public:
+  SigningLinkStep(std::shared_ptr<grpc::Channel> channel,
+                  ConsentManager* manager, CallContext& call,
+                  RequestResult first, Done<RequestResult> done)
+      : stub_(v1::IdentityService::NewStub(channel)),
+        manager_(manager),
+        call_(call),
+        first_(std::move(first)),
+        done_(std::move(done)) {
+    const Consent& c = first_.consent;
+    req_.set_parent(c.PatientName());
+    req_.set_target(c.Name());
+    req_.set_factor(v1::LINK_FACTOR_DATE_OF_BIRTH);
+    ToTimestamp(c.expire_time, req_.mutable_expire_time());
+    req_.set_request_id(
+        DerivedRequestId(absl::StrCat("consent-signing-link:", c.Name())));
+  }
+
+  void Start() {
+    ctx_.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(10));
+    auto self = shared_from_this();
+    stub_->async()->CreatePatientLink(
+        &ctx_, &req_, &resp_,
+        [self](grpc::Status s) { self->Finish(std::move(s)); });
+  }
+
+ private:
+  void Finish(grpc::Status s) {
+    switch (s.error_code()) {
+      case grpc::StatusCode::OK:
+        return manager_->AttachSigningLink(
+            call_, std::move(first_.consent), resp_.link().name(),
+            resp_.link_token(), std::move(done_));
+      // No identity record for the patient (or disabled, or no identity
+      // service hosted): the consent keeps its own signing token, which
+      // SignConsent accepts; only RedeemLink does not know it.
+      case grpc::StatusCode::NOT_FOUND:
+      case grpc::StatusCode::FAILED_PRECONDITION:
+      case grpc::StatusCode::UNIMPLEMENTED:
+        return done_(std::move(first_));
+      default:
+        return done_(Error(
+            absl::StatusCode::kUnavailable, "SIGNING_LINK_UNAVAILABLE",
+            absl::StrCat("the consent was requested but its portal link could "
+                         "not be made (",
+                         s.error_message(),
+                         "); retry with the same request_id")));
+    }
+  }
+
+  std::unique_ptr<v1::IdentityService::Stub> stub_;
+  ConsentManager* const manager_;
+  CallContext& call_;
+  RequestResult first_;
+  Done<RequestResult> done_;
+  grpc::ClientContext ctx_;
+  v1::CreatePatientLinkRequest req_;
+  v1::CreatePatientLinkResponse resp_;
+};
 
 }  // namespace
 
@@ -415,15 +489,24 @@ grpc::ServerUnaryReactor* ConsentGrpc::RequestConsent(
           ASSIGN_OR_RETURN(in.valid_until,
                            FromTimestamp(req->valid_until(), "valid_until"));
         }
-        manager_->RequestConsent(
-            call, std::move(in),
+        Done<RequestResult> reply =
             Reply<RequestResult>(finish, [resp](const RequestResult& r) {
               RETURN_IF_ERROR(ToProto(r.consent, resp->mutable_consent()));
               resp->set_signing_token(r.signing_token);
               ToTimestamp(r.consent.expire_time,
                           resp->mutable_signing_token_expire_time());
               return absl::OkStatus();
-            }));
+            });
+        manager_->RequestConsent(
+            call, std::move(in),
+            [this, &call, reply = std::move(reply)](
+                absl::StatusOr<RequestResult> first) mutable {
+              auto channel = internal_->Get();
+              if (!first.ok() || !channel.ok()) return reply(std::move(first));
+              std::make_shared<SigningLinkStep>(
+                  *channel, manager_, call, *std::move(first), std::move(reply))
+                  ->Start();
+            });
         return absl::OkStatus();
       });
 }

@@ -6,6 +6,7 @@
 #define CARESEAL_SERVICES_CONSENT_CONSENT_GRPC_H_
 
 #include "careseal/v1/consent.grpc.pb.h"
+#include "services/common/grpc/server_env.h"
 #include "services/common/grpc/unary_call.h"
 #include "services/consent/consent_manager.h"
 
@@ -16,8 +17,9 @@ void AddConsentPolicy(Policy& policy);
 
 class ConsentGrpc final : public v1::ConsentService::CallbackService {
  public:
-  ConsentGrpc(Edge edge, ConsentManager* manager)
-      : edge_(edge), manager_(manager) {}
+  // `internal` reaches IdentityService for a consent's signing link.
+  ConsentGrpc(Edge edge, ConsentManager* manager, InternalChannel* internal)
+      : edge_(edge), manager_(manager), internal_(internal) {}
 
   grpc::ServerUnaryReactor* GetConsentTemplate(
       grpc::CallbackServerContext* ctx,
@@ -75,6 +77,7 @@ class ConsentGrpc final : public v1::ConsentService::CallbackService {
  private:
   const Edge edge_;
   ConsentManager* const manager_;
+  InternalChannel* const internal_;
 };
 
 }  // namespace careseal::consent

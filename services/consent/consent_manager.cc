@@ -434,6 +434,23 @@ void ConsentManager::RequestConsent(CallContext& call, RequestInput in,
       std::move(done));
 }
 
+void ConsentManager::AttachSigningLink(CallContext& call, Consent consent,
+                                       std::string link, std::string link_token,
+                                       Done<RequestResult> done) {
+  RunWrite<RequestResult>(
+      [this, &call, consent = std::move(consent), link = std::move(link),
+       link_token = std::move(link_token)](
+          sql::Txn& txn) -> absl::StatusOr<RequestResult> {
+        RETURN_IF_ERROR(store_.AttachSigningLink(txn, consent,
+                                                 TokenHash(link_token), link));
+        ASSIGN_OR_RETURN(Consent c,
+                         store_.GetConsent(txn, consent.tenant, consent.patient,
+                                           consent.id, call.now));
+        return RequestResult{std::move(c), link_token};
+      },
+      std::move(done));
+}
+
 void ConsentManager::SignConsent(CallContext& call, SignInput in,
                                  Done<SignResult> done) {
   Touch(call, in.tenant,

@@ -156,6 +156,13 @@ class ConsentManager {
                       Done<TemplateVersion> done);
   void RequestConsent(CallContext& call, RequestInput in,
                       Done<RequestResult> done);
+  // Second step of RequestConsent when the patient has an identity record:
+  // the token of patient link `link` (which targets the consent) becomes
+  // the consent's signing token, so one token opens the portal
+  // (RedeemLink) and signs (SignConsent). The request's audit event was
+  // written by the first step.
+  void AttachSigningLink(CallContext& call, Consent consent, std::string link,
+                         std::string link_token, Done<RequestResult> done);
   void SignConsent(CallContext& call, SignInput in, Done<SignResult> done);
   void DeclineConsent(CallContext& call, EndInput in, Done<Consent> done);
   void WithdrawConsent(CallContext& call, EndInput in, Done<Consent> done);

@@ -104,6 +104,10 @@ struct Consent {
   std::optional<absl::Time> supersede_time;
   std::string superseded_by;  // consent name
   std::optional<Receipt> receipt;
+  // The patient link whose token is the signing token
+  // (tenants/{t}/patients/{p}/links/{l}); empty when the patient has no
+  // identity record to link to.
+  std::string signing_link;
 
   std::string Name() const;  // tenants/{t}/patients/{p}/consents/{id}
   std::string PatientName() const;

@@ -21,8 +21,8 @@ absl::StatusOr<std::unique_ptr<ConsentModule>> ConsentModule::Create(
                                                         "receipt", env.clock));
   module->manager_ = std::make_unique<ConsentManager>(ConsentDeps{
       env.db, env.clock, env.random, env.sealer, module->keys_.get()});
-  module->grpc_ =
-      std::make_unique<ConsentGrpc>(env.edge(), module->manager_.get());
+  module->grpc_ = std::make_unique<ConsentGrpc>(
+      env.edge(), module->manager_.get(), env.internal);
   AddConsentPolicy(*env.policy);
   module->scheduler_ =
       std::make_unique<scheduler::Scheduler>(*env.db, *env.clock);

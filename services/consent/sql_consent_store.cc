@@ -31,7 +31,7 @@ std::optional<absl::Time> ReadOptTime(const sql::Row& row, size_t i) {
   "expire_time_us, valid_until_us, sign_time_us, withdraw_time_us, "       \
   "withdrawn_by, decline_time_us, supersede_time_us, superseded_by, "      \
   "receipt_payload, receipt_signature, receipt_key_id, token_hash, "       \
-  "token_used, end_reason_sealed"
+  "token_used, end_reason_sealed, signing_link"
 
 // The state a stored consent is in at the time bound twice (see
 // EffectiveState).
@@ -69,6 +69,7 @@ Consent ConsentFromRow(const sql::Row& r, absl::Time now,
     secrets->token_used = r.Int(23) != 0;
     secrets->end_reason_sealed = r.Str(24);
   }
+  c.signing_link = r.Str(25);
   return c;
 }
 
@@ -179,6 +180,11 @@ const std::vector<sql::Migration>& ConsentMigrations() {
        "CREATE INDEX consents_by_patient_procedure ON consents (tenant, "
        "patient, procedure_code, create_time_us, consent_id);"
        "DROP INDEX consents_by_procedure"},
+      // The patient link (IdentityService) whose token is the consent's
+      // signing token: one token both opens the portal and signs.
+      {3,
+       "ALTER TABLE consents ADD COLUMN signing_link TEXT NOT NULL DEFAULT "
+       "''"},
   };
   return *migrations;
 }
@@ -383,6 +389,18 @@ absl::Status SqlConsentStore::ReplaceToken(sql::Txn& txn, const Consent& c,
           "UPDATE consents SET token_hash = ? WHERE tenant = ? AND patient "
           "= ? AND consent_id = ? AND token_used = 0",
           {Bytes(token_hash), Text(c.tenant), Text(c.patient), Text(c.id)})
+      .status();
+}
+
+absl::Status SqlConsentStore::AttachSigningLink(sql::Txn& txn, const Consent& c,
+                                                const std::string& token_hash,
+                                                absl::string_view link) {
+  return txn
+      .Exec(
+          "UPDATE consents SET token_hash = ?, signing_link = ? WHERE tenant "
+          "= ? AND patient = ? AND consent_id = ? AND token_used = 0",
+          {Bytes(token_hash), Text(std::string(link)), Text(c.tenant),
+           Text(c.patient), Text(c.id)})
       .status();
 }
 

@@ -72,6 +72,11 @@ class SqlConsentStore {
                                             ConsentSecrets* secrets);
   absl::Status ReplaceToken(sql::Txn& txn, const Consent& c,
                             const std::string& token_hash);
+  // Makes the token of patient link `link` the consent's signing token
+  // (unless the consent's token was already used).
+  absl::Status AttachSigningLink(sql::Txn& txn, const Consent& c,
+                                 const std::string& token_hash,
+                                 absl::string_view link);
   // Supersedes the patient's other consents for the procedure that are in
   // `state` (PENDING when a new request arrives, ACTIVE when one is signed).
   absl::Status SupersedeSiblings(sql::Txn& txn, const Consent& newer,

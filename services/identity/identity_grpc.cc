@@ -169,8 +169,9 @@ void AddIdentityPolicy(Policy& policy) {
   policy.Allow(IDENTITY_METHOD(ListPatients), {R::kEhrSystem, R::kClinician});
   policy.Allow(IDENTITY_METHOD(CreatePatient), {R::kEhrSystem});
   policy.Allow(IDENTITY_METHOD(UpdatePatient), {R::kEhrSystem});
+  // System: the consent service makes a consent's signing link.
   policy.Allow(IDENTITY_METHOD(CreatePatientLink),
-               {R::kEhrSystem, R::kClinician});
+               {R::kEhrSystem, R::kClinician, R::kSystem});
   policy.Allow(IDENTITY_METHOD(ListBreakGlassGrants),
                {R::kAuditor, R::kAdmin, R::kClinician});
   policy.Allow(IDENTITY_METHOD(IssueLinkCode), {R::kEhrSystem, R::kClinician});
