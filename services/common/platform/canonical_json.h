@@ -20,6 +20,24 @@ using Json = nlohmann::json;
 // before they get here, so this is a bug, not bad traffic).
 absl::StatusOr<std::string> CanonicalJson(const Json& value);
 
+// A canonical JSON object whose members are all strings, written straight
+// into bytes without a Json tree (hot paths: one audit leaf per call). Add
+// members in canonical key order; Finish() gives exactly the bytes
+// CanonicalJson() gives for the same object, INTERNAL (NOT_UTF8) for a value
+// that is not valid UTF-8, INTERNAL (KEY_ORDER) for keys out of order.
+class CanonicalStringObject {
+ public:
+  CanonicalStringObject() { out_.reserve(512); }
+  void Add(absl::string_view key, absl::string_view value);
+  absl::StatusOr<std::string> Finish() &&;
+
+ private:
+  std::string out_ = "{";
+  std::string last_key_;
+  bool bad_utf8_ = false;
+  bool bad_order_ = false;
+};
+
 // RFC 3339 UTC with microseconds: "2026-01-01T09:30:00.000000Z".
 std::string Rfc3339(absl::Time t);
 
