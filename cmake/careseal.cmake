@@ -17,6 +17,19 @@ function(careseal_binary name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
 endfunction()
 
+# careseal_use_jemalloc(TARGET)
+#   Serving processes allocate through Debian's jemalloc (libjemalloc-dev):
+#   glibc malloc/free was a fifth of the server's CPU under load
+#   (docs/PERFORMANCE.md). Without the package the target keeps glibc malloc.
+find_library(CARESEAL_JEMALLOC NAMES jemalloc)
+function(careseal_use_jemalloc name)
+  if(CARESEAL_JEMALLOC)
+    target_link_libraries(${name} PRIVATE ${CARESEAL_JEMALLOC})
+  else()
+    message(WARNING "libjemalloc-dev not found: ${name} uses glibc malloc")
+  endif()
+endfunction()
+
 # careseal_test(NAME SOURCES ... DEPS ... LABELS ...)
 #   One GoogleTest binary registered as one CTest test carrying its area labels
 #   so that `ctest -L AREA` runs one area.

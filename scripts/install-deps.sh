@@ -9,7 +9,7 @@ packages=(
   protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   golang-github-gogo-googleapis-dev grpc-proto libabsl-dev libssl-dev
   libsqlite3-dev sqlite3 libpq-dev libcli11-dev libcjose-dev libjansson-dev
-  nlohmann-json3-dev libcpp-httplib-dev
+  nlohmann-json3-dev libcpp-httplib-dev libjemalloc-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format)
