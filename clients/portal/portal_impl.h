@@ -378,11 +378,14 @@ struct PortalServer::Impl {
       t.title = doc.ok() ? doc->title() : "Consent form";
       fresh.push_back(std::move(t));
     }
-    if (absl::Status st = ListInstructionTasks(s, fresh); !st.ok()) {
-      return ServiceRefused(res, ctx, st);
-    }
-    if (absl::Status st = ListCheckInTasks(s, fresh); !st.ok()) {
-      return ServiceRefused(res, ctx, st);
+    // Instructions and check-ins come from other services: if one cannot
+    // answer, the rest of the list is still shown, with a notice.
+    bool partial = false;
+    for (absl::Status st :
+         {ListInstructionTasks(s, fresh), ListCheckInTasks(s, fresh)}) {
+      if (st.ok()) continue;
+      if (SessionGone(st)) return ServiceRefused(res, ctx, st);
+      partial = true;
     }
     int unread = -1;
     {
@@ -453,6 +456,11 @@ struct PortalServer::Impl {
       }
     }
     std::string body = "<h1>Your tasks</h1>";
+    if (partial) {
+      body +=
+          "<p class=\"notice\" role=\"status\">Some of your tasks could not "
+          "be loaded just now. Please try again in a few minutes.</p>";
+    }
     if (consents.empty() && instructions.empty() && checkins.empty()) {
       body += "<p>Nothing is waiting for you. Thank you.</p>";
     }
@@ -487,11 +495,15 @@ struct PortalServer::Impl {
     Html(res, 200, "Your tasks", body, &merged);
   }
 
+  static bool SessionGone(const absl::Status& status) {
+    const std::string reason = client::ErrorReason(status);
+    return reason == "SESSION_EXPIRED" || reason == "PRINCIPAL_DISABLED" ||
+           reason == "TOKEN_EXPIRED";
+  }
+
   void ServiceRefused(httplib::Response& res, const Ctx& ctx,
                       const absl::Status& status) {
-    const std::string reason = client::ErrorReason(status);
-    if (reason == "SESSION_EXPIRED" || reason == "PRINCIPAL_DISABLED" ||
-        reason == "TOKEN_EXPIRED") {
+    if (SessionGone(status)) {
       sessions.Erase(ctx.id);
       return SessionEnded(res);
     }
