@@ -22,6 +22,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "clients/portal/portal_server.h"
 
 namespace {
@@ -62,6 +63,10 @@ int main(int argc, char** argv) {
   app.add_option("--token_audience", token_audience,
                  "the server's --token_audience");
   app.add_option("--static_dir", static_dir, "clients/portal/static");
+  std::string time_zone = "UTC";
+  app.add_option("--time_zone", time_zone,
+                 "IANA time zone of the clinic, e.g. America/Chicago: times "
+                 "are shown and entered in it");
   app.add_option("--generate_token_key", generate_key,
                  "write a new Ed25519 token key to this path, print its JWKS "
                  "and exit");
@@ -110,6 +115,10 @@ int main(int argc, char** argv) {
   options.careseal.cert_file = cert;
   options.careseal.key_file = key;
   options.static_dir = static_dir;
+  if (!absl::LoadTimeZone(time_zone, &options.time_zone)) {
+    std::cerr << "unknown time zone: " << time_zone << "\n";
+    return 1;
+  }
   auto minter = careseal::portal::JwtMinter::FromPem(mo, token_pem);
   if (!minter.ok()) {
     std::cerr << minter.status() << "\n";

@@ -5,11 +5,13 @@
 // clients/cpp only, presenting a freshly minted patient JWT (JwtMinter) per
 // call once the patient has verified a link.
 //
-// Flow 1 (built): /l/<token> -> /verify (date of birth or one-time code,
-// RedeemLink) -> /tasks (pending consents) -> /consent/<n> (full document,
-// one checkbox per acknowledgement, ESIGN disclosure, typed name, "I agree
-// and sign") -> /done/<n> -> /receipt/<n> (receipt file download).
-// See docs/PORTAL.md for what is not built yet.
+// Flows: /l/<token> -> /verify (date of birth or one-time code,
+// RedeemLink) -> /tasks (pending consents, upcoming infusions' instructions,
+// follow-up check-ins) -> /consent/<n> (sign), /instructions/<n>
+// (checklist and attestation), /checkin/<n>/q/<k> (one question per
+// screen, crisis resources at once); /messages (threads, reply, unread
+// badges polled by portal.js through /api/inbox). Routes and what is not
+// built: docs/PORTAL.md.
 #ifndef CARESEAL_CLIENTS_PORTAL_PORTAL_SERVER_H_
 #define CARESEAL_CLIENTS_PORTAL_PORTAL_SERVER_H_
 
@@ -42,6 +44,10 @@ struct PortalOptions {
   client::ChannelOptions careseal;
   // Time source (tests pass the servers' FakeClock); default absl::Now.
   std::function<absl::Time()> now;
+  // Times are shown, and entered by patients (last food, last drink), in
+  // this zone: the clinic's (the tenant's time zone is not readable by the
+  // portal or patients, so it is configured here).
+  absl::TimeZone time_zone = absl::UTCTimeZone();
   absl::Duration call_timeout = absl::Seconds(10);
 };
 

@@ -47,6 +47,27 @@ std::optional<PortalSession> SessionStore::Touch(const std::string& id,
   return it->second;
 }
 
+std::optional<PortalSession> SessionStore::Peek(const std::string& id,
+                                                absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return std::nullopt;
+  if (Expired(it->second, now)) {
+    sessions_.erase(it);
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+bool SessionStore::Update(const std::string& id,
+                          const std::function<void(PortalSession&)>& change) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return false;
+  change(it->second);
+  return true;
+}
+
 void SessionStore::Put(const std::string& id, PortalSession session) {
   absl::MutexLock lock(&mu_);
   auto it = sessions_.find(id);

@@ -7,6 +7,12 @@
 // Refusals: a POST without or with a wrong CSRF token, a reused link, a
 // wrong date of birth five times (lock), an idle session — each with a clear
 // page and nothing signed.
+// Then the other flows: the patient acknowledges an infusion's instructions
+// with the day-of checklist (readiness turns READY for the EHR); answers a
+// PHQ-9 one question per screen with item 9 = 2 (the crisis page with 988
+// and 911 follows at once, the escalation is in the clinician's queue); and
+// exchanges messages with a clinician (unread badges, reply, new thread).
+// Every new POST without its CSRF token is refused with nothing stored.
 #include <httplib.h>
 
 #include <fstream>
@@ -14,18 +20,25 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "clients/cpp/consent_client.h"
+#include "clients/cpp/followup_client.h"
 #include "clients/cpp/identity_client.h"
+#include "clients/cpp/messaging_client.h"
+#include "clients/cpp/presession_client.h"
 #include "clients/cpp/receipt.h"
 #include "clients/portal/portal_server.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/testing/test_server.h"
 
 namespace careseal {
 namespace {
 
 using ::careseal::testing::kAdmin;
+using ::careseal::testing::kClinicianA;
 using ::careseal::testing::kEhrA;
 using ::careseal::testing::kPortal;
 using ::careseal::testing::TestServer;
@@ -188,6 +201,7 @@ class PortalTest : public ::testing::Test {
     options.static_dir = CARESEAL_PORTAL_STATIC_DIR;
     options.careseal = server_.ChannelOptionsFor(kPortal);
     options.now = [this] { return server_.clock().Now(); };
+    options.time_zone = chicago_;
     auto started = portal::PortalServer::Start(options, *std::move(minter));
     ASSERT_TRUE(started.ok()) << started.status();
     portal_ = *std::move(started);
@@ -224,7 +238,14 @@ class PortalTest : public ::testing::Test {
             {"intent", "agree"}};
   }
 
+  absl::TimeZone LoadChicago() {
+    absl::TimeZone tz;
+    EXPECT_TRUE(absl::LoadTimeZone("America/Chicago", &tz));
+    return tz;
+  }
+
   TestServer server_;
+  absl::TimeZone chicago_ = LoadChicago();
   IdentityClient admin_{server_.ChannelFor(kAdmin)};
   IdentityClient ehr_identity_{server_.ChannelFor(kEhrA)};
   ConsentClient ehr_consent_{server_.ChannelFor(kEhrA)};
@@ -450,6 +471,454 @@ TEST_F(PortalTest, IdleSessionEndsAfterFifteenMinutes) {
   EXPECT_EQ(ended->status, 401);
   EXPECT_TRUE(absl::StrContains(ended->body, "Your session has ended"));
   EXPECT_FALSE(Check().valid());
+}
+
+// The index in the first link "href=\"<prefix><n>\"" of a page, or -1.
+int LinkIndex(const std::string& html, const std::string& prefix) {
+  std::smatch m;
+  const std::regex re("href=\"" + prefix + "([0-9]+)\"");
+  int n = -1;
+  if (std::regex_search(html, m, re)) (void)absl::SimpleAtoi(m[1].str(), &n);
+  return n;
+}
+
+google::protobuf::Duration Dur(absl::Duration d) {
+  google::protobuf::Duration out;
+  out.set_seconds(absl::ToInt64Seconds(d));
+  return out;
+}
+
+google::protobuf::Timestamp Ts(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(absl::ToUnixSeconds(t));
+  return ts;
+}
+
+class PortalFlowsTest : public PortalTest {
+ protected:
+  // Opens the fixture's link and verifies.
+  void SignIn(Browser& b) {
+    EXPECT_EQ(OpenAndVerify(b, "1984-02-29")->status, 303);
+  }
+
+  void SignConsent(Browser& b) {
+    ASSERT_EQ(b.Get("/tasks")->status, 200);
+    auto page = b.Get("/consent/0");
+    ASSERT_EQ(page->status, 200) << page->body;
+    ASSERT_EQ(b.Post("/consent/0/sign", SignForm(CsrfOf(page->body)))->status,
+              303);
+    ASSERT_TRUE(Check().valid());
+  }
+
+  // The clinic's pre-infusion instructions, made the tenant default.
+  void PublishInstructions() {
+    v1::CreateInstructionTemplateRequest create;
+    create.set_parent("tenants/clinic-a");
+    create.set_instruction_template_id("pre-infusion");
+    create.mutable_instruction_template()->set_display_name("Before infusion");
+    auto t = ehr_presession_.CreateInstructionTemplate(create);
+    ASSERT_TRUE(t.ok()) << t.status();
+    v1::PublishInstructionTemplateVersionRequest publish;
+    publish.set_parent(t->instruction_template().name());
+    v1::InstructionTemplateVersion* v = publish.mutable_version();
+    v->set_title("Before your ketamine infusion");
+    v->set_body_markdown("Wear comfortable clothes.");
+    *v->mutable_solids_cutoff() = Dur(absl::Hours(6));
+    *v->mutable_clear_liquids_cutoff() = Dur(absl::Hours(2));
+    v->set_escort_required(true);
+    auto* hold = v->add_medication_holds();
+    hold->set_id("benzodiazepines");
+    hold->set_text(
+        "Benzodiazepines: take or hold only as your clinician directed.");
+    v->add_what_to_bring("photo ID");
+    *v->mutable_arrival_lead() = Dur(absl::Minutes(30));
+    auto* ack = v->add_discharge_acknowledgements();
+    ack->set_id("no-driving");
+    ack->set_text("No driving, machinery or legal decisions for 24 hours.");
+    ack->set_required(true);
+    auto published = ehr_presession_.PublishInstructionTemplateVersion(publish);
+    ASSERT_TRUE(published.ok()) << published.status();
+    v1::UpdatePreSessionSettingsRequest settings;
+    settings.mutable_settings()->set_name(
+        "tenants/clinic-a/preSessionSettings");
+    settings.mutable_settings()->set_default_instruction_template(
+        t->instruction_template().name());
+    settings.mutable_update_mask()->add_paths("default_instruction_template");
+    auto updated = admin_presession_.UpdatePreSessionSettings(settings);
+    ASSERT_TRUE(updated.ok()) << updated.status();
+  }
+
+  int Attestations(const std::string& session) {
+    v1::ListAttestationsRequest list;
+    list.set_parent(session);
+    auto r = clinician_presession_.ListAttestations(list);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->attestations_size() : -1;
+  }
+
+  std::vector<v1::Escalation> Escalations() {
+    v1::ListEscalationsRequest list;
+    list.set_parent("tenants/clinic-a/patients/-");
+    list.set_state(v1::ESCALATION_STATE_OPEN);
+    auto r = clinician_followup_.ListEscalations(list);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return {};
+    return {r->escalations().begin(), r->escalations().end()};
+  }
+
+  std::vector<v1::Message> ThreadMessages(const std::string& thread) {
+    v1::ListMessagesRequest list;
+    list.set_parent(thread);
+    list.set_page_size(100);
+    auto r = clinician_messaging_.ListMessages(list);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return {};
+    return {r->messages().begin(), r->messages().end()};
+  }
+
+  nlohmann::json Inbox(Browser& b) {
+    auto r = b.Get("/api/inbox");
+    EXPECT_TRUE(r);
+    if (!r || r->status != 200) return nlohmann::json();
+    return nlohmann::json::parse(r->body);
+  }
+
+  client::PreSessionClient ehr_presession_{server_.ChannelFor(kEhrA)};
+  client::PreSessionClient admin_presession_{server_.ChannelFor(kAdmin)};
+  client::PreSessionClient clinician_presession_{
+      server_.ChannelFor(kClinicianA)};
+  client::FollowUpClient clinician_followup_{server_.ChannelFor(kClinicianA)};
+  client::MessagingClient clinician_messaging_{server_.ChannelFor(kClinicianA)};
+};
+
+TEST_F(PortalFlowsTest, PatientAcknowledgesInstructionsAndBecomesReady) {
+  PublishInstructions();
+  // A whole minute, so the form's minute-precision times are exact.
+  const int64_t now_s = absl::ToUnixSeconds(server_.clock().Now());
+  server_.clock().Set(absl::FromUnixSeconds((now_s / 60 + 1) * 60));
+  const absl::Time now = server_.clock().Now();
+  const absl::Time start = now + absl::Minutes(150);  // the checklist is open
+  v1::CreateSessionRequest create;
+  create.set_parent(patient_);
+  create.mutable_session()->set_procedure_code(kProcedure);
+  create.mutable_session()->set_kind(v1::SESSION_KIND_MAINTENANCE);
+  *create.mutable_session()->mutable_start_time() = Ts(start);
+  create.mutable_session()->set_location("Suite 2");
+  auto session = ehr_presession_.CreateSession(create);
+  ASSERT_TRUE(session.ok()) << session.status();
+  const std::string name = session->session().name();
+  auto readiness = [&] {
+    v1::CheckSessionReadinessRequest check;
+    check.set_session(name);
+    auto r = ehr_presession_.CheckSessionReadiness(check);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->readiness() : v1::SessionReadiness();
+  };
+
+  Browser b = NewBrowser();
+  SignIn(b);
+  SignConsent(b);
+  auto tasks = b.Get("/tasks");
+  ASSERT_EQ(tasks->status, 200);
+  EXPECT_TRUE(absl::StrContains(tasks->body, "Before your infusion"));
+  EXPECT_FALSE(absl::StrContains(tasks->body, "tenants/"));  // no names
+  const int n = LinkIndex(tasks->body, "/instructions/");
+  ASSERT_GE(n, 0) << tasks->body;
+  EXPECT_EQ(readiness().state(), v1::READINESS_STATE_NOT_READY);
+
+  const std::string path = absl::StrCat("/instructions/", n);
+  auto page = b.Get(path);
+  ASSERT_EQ(page->status, 200) << page->body;
+  for (const char* shown :
+       {"<h1>Before your ketamine infusion</h1>", "No solid food after",
+        "Clear liquids", "Benzodiazepines: take or hold", "photo ID", "Suite 2",
+        "No driving, machinery", "Today's checklist",
+        "<label for=\"last_solid_food\">", "<label for=\"escort_phone\">",
+        "name=\"holds\" value=\"unsure\"", "value=\"none\"",
+        "Send my answers"}) {
+    EXPECT_TRUE(absl::StrContains(page->body, shown)) << shown;
+  }
+  const std::string csrf = CsrfOf(page->body);
+  httplib::Params form = {
+      {"csrf", csrf},
+      {"ack", "no-driving"},
+      {"last_solid_food",
+       absl::FormatTime("%Y-%m-%dT%H:%M", start - absl::Hours(8), chicago_)},
+      {"last_clear_liquid",
+       absl::FormatTime("%Y-%m-%dT%H:%M", start - absl::Hours(3), chicago_)},
+      {"escort_name", "Sam Escort"},
+      {"escort_phone", "(555) 555-0123"},
+      {"holds", "yes"},
+      {"contraindication", "none"},
+      {"symptoms_note", ""}};
+
+  // Refusals store nothing: no CSRF token; no contraindication answer; a
+  // time in the future.
+  httplib::Params no_csrf = form;
+  no_csrf.erase("csrf");
+  auto refused = b.Post(path + "/acknowledge", no_csrf);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_TRUE(absl::StrContains(refused->body, "Nothing was signed or saved"));
+  httplib::Params unanswered = form;
+  unanswered.erase("contraindication");
+  refused = b.Post(path + "/acknowledge", unanswered);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_TRUE(absl::StrContains(refused->body, "None of these"));
+  EXPECT_TRUE(absl::StrContains(refused->body, "Nothing was saved"));
+  httplib::Params future = form;
+  future.erase("last_clear_liquid");
+  future.emplace(
+      "last_clear_liquid",
+      absl::FormatTime("%Y-%m-%dT%H:%M", now + absl::Hours(1), chicago_));
+  refused = b.Post(path + "/acknowledge", future);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_TRUE(absl::StrContains(refused->body, "A time is in the future"));
+  EXPECT_EQ(Attestations(name), 0);
+
+  auto sent = b.Post(path + "/acknowledge", form);
+  ASSERT_EQ(sent->status, 303) << sent->body;
+  EXPECT_EQ(sent->get_header_value("Location"), path + "/done");
+  auto done = b.Get(path + "/done");
+  ASSERT_EQ(done->status, 200);
+  EXPECT_TRUE(absl::StrContains(done->body, "Thank you"));
+  EXPECT_EQ(Attestations(name), 1);
+
+  // The EHR asks: READY, on the patient's attestation.
+  const v1::SessionReadiness ready = readiness();
+  EXPECT_EQ(ready.state(), v1::READINESS_STATE_READY) << ready.DebugString();
+  EXPECT_FALSE(ready.attestation().empty());
+  v1::ListAttestationsRequest list;
+  list.set_parent(name);
+  auto stored = clinician_presession_.ListAttestations(list);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->attestations_size(), 1);
+  const v1::Attestation& a = stored->attestations(0);
+  EXPECT_EQ(a.attested_by().role(), v1::ROLE_PATIENT);
+  EXPECT_EQ(a.checklist().escort().phone(), "+15555550123");
+  EXPECT_EQ(a.checklist().last_solid_food_time().seconds(),
+            absl::ToUnixSeconds(start - absl::Hours(8)));
+  EXPECT_EQ(a.checklist().medication_holds_followed(),
+            v1::MEDICATION_HOLDS_ANSWER_YES);
+  tasks = b.Get("/tasks");
+  EXPECT_TRUE(absl::StrContains(tasks->body, "done, thank you"));
+}
+
+TEST_F(PortalFlowsTest, Phq9OneQuestionPerScreenShowsCrisisResourcesAtOnce) {
+  v1::SendCheckInRequest send;
+  send.set_parent(patient_);
+  send.add_instruments("instruments/phq-9");
+  send.add_instruments("instruments/gad-7");
+  send.set_note("Please fill this in before Thursday.");
+  auto sent = clinician_followup_.SendCheckIn(send);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+
+  Browser b = NewBrowser();
+  SignIn(b);
+  auto tasks = b.Get("/tasks");
+  ASSERT_EQ(tasks->status, 200) << tasks->body;
+  EXPECT_TRUE(absl::StrContains(tasks->body, "PHQ-9, GAD-7"));
+  const int n = LinkIndex(tasks->body, "/checkin/");
+  ASSERT_GE(n, 0) << tasks->body;
+  const std::string base = absl::StrCat("/checkin/", n);
+  auto intro = b.Get(base);
+  ASSERT_EQ(intro->status, 200) << intro->body;
+  EXPECT_TRUE(absl::StrContains(intro->body, "before Thursday"));
+  EXPECT_TRUE(absl::StrContains(intro->body, "href=\"" + base + "/q/0\""));
+  EXPECT_TRUE(absl::StrContains(intro->body, ">Start</a>"));
+
+  // Items 1-8, one per screen; nothing is submitted yet.
+  for (int k = 0; k < 8; ++k) {
+    const std::string q = absl::StrCat(base, "/q/", k);
+    auto screen = b.Get(q);
+    ASSERT_EQ(screen->status, 200) << k << screen->body;
+    EXPECT_TRUE(absl::StrContains(screen->body,
+                                  absl::StrCat("Question ", k + 1, " of 10")))
+        << k;
+    EXPECT_TRUE(absl::StrContains(screen->body, "Over the last 2 weeks"));
+    EXPECT_TRUE(absl::StrContains(screen->body, "More than half the days"));
+    // One question: four options of one radio group.
+    EXPECT_TRUE(absl::StrContains(screen->body, "id=\"a-3\""));
+    EXPECT_FALSE(absl::StrContains(screen->body, "id=\"a-4\""));
+    if (k == 0) {
+      EXPECT_TRUE(
+          absl::StrContains(screen->body, "Little interest or pleasure"));
+      // No answer chosen: the same question again, nothing kept.
+      auto empty = b.Post(q, {{"csrf", CsrfOf(screen->body)}});
+      EXPECT_EQ(empty->status, 400);
+      EXPECT_TRUE(absl::StrContains(empty->body, "Please choose an answer"));
+    }
+    auto next = b.Post(q, {{"csrf", CsrfOf(screen->body)}, {"answer", "1"}});
+    ASSERT_EQ(next->status, 303) << k << next->body;
+    EXPECT_EQ(next->get_header_value("Location"),
+              absl::StrCat(base, "/q/", k + 1));
+  }
+  EXPECT_TRUE(Escalations().empty());
+
+  // Item 9 = 2. Without the CSRF token: refused, nothing submitted.
+  const std::string q9 = base + "/q/8";
+  auto item9 = b.Get(q9);
+  ASSERT_EQ(item9->status, 200);
+  EXPECT_TRUE(
+      absl::StrContains(item9->body, "better off dead or of hurting yourself"));
+  auto no_csrf = b.Post(q9, {{"answer", "2"}});
+  EXPECT_EQ(no_csrf->status, 403);
+  EXPECT_TRUE(Escalations().empty());
+  auto answered = b.Post(q9, {{"csrf", CsrfOf(item9->body)}, {"answer", "2"}});
+  ASSERT_EQ(answered->status, 303) << answered->body;
+  // The very next screen is the crisis page, before the rest.
+  EXPECT_EQ(answered->get_header_value("Location"), base + "/crisis");
+  auto crisis = b.Get(base + "/crisis");
+  ASSERT_EQ(crisis->status, 200);
+  for (const char* shown :
+       {"href=\"tel:988\"", "Call 988", "Text 988", "href=\"tel:911\"",
+        "Call 911", "988 Suicide &amp; Crisis Lifeline",
+        "Your care team has been told"}) {
+    EXPECT_TRUE(absl::StrContains(crisis->body, shown)) << shown;
+  }
+  // The escalation is in the care team's queue already.
+  const std::vector<v1::Escalation> queue = Escalations();
+  ASSERT_EQ(queue.size(), 1u);
+  EXPECT_EQ(queue[0].trigger(), v1::ESCALATION_TRIGGER_PHQ9_ITEM9);
+  EXPECT_EQ(queue[0].priority(), v1::ESCALATION_PRIORITY_URGENT);
+  EXPECT_TRUE(absl::StartsWith(queue[0].name(), patient_ + "/"));
+  v1::ListQuestionnaireResponsesRequest responses;
+  responses.set_parent(patient_);
+  auto phq = clinician_followup_.ListQuestionnaireResponses(responses);
+  ASSERT_TRUE(phq.ok()) << phq.status();
+  ASSERT_EQ(phq->responses_size(), 1);
+  EXPECT_EQ(phq->responses(0).score(), 10);  // 8 x 1 + 2
+  EXPECT_EQ(phq->responses(0).check_in(), sent->check_in().name());
+
+  // Continue goes on with the GAD-7 (item 10 of the PHQ-9 is optional).
+  const std::string gad = base + "/q/10";
+  EXPECT_TRUE(absl::StrContains(crisis->body, "href=\"" + gad + "\""));
+  for (int k = 10; k < 17; ++k) {
+    const std::string q = absl::StrCat(base, "/q/", k);
+    auto screen = b.Get(q);
+    ASSERT_EQ(screen->status, 200) << k << screen->body;
+    EXPECT_TRUE(absl::StrContains(screen->body, "GAD-7"));
+    EXPECT_TRUE(
+        absl::StrContains(screen->body, k == 16 ? "Send answers" : ">Next<"));
+    auto next = b.Post(q, {{"csrf", CsrfOf(screen->body)}, {"answer", "0"}});
+    ASSERT_EQ(next->status, 303) << k << next->body;
+  }
+  auto done = b.Get(base + "/done");
+  ASSERT_EQ(done->status, 200) << done->body;
+  EXPECT_TRUE(absl::StrContains(done->body, "your answers were sent"));
+  v1::GetCheckInRequest get;
+  get.set_name(sent->check_in().name());
+  auto check_in = clinician_followup_.GetCheckIn(get);
+  ASSERT_TRUE(check_in.ok());
+  EXPECT_EQ(check_in->check_in().state(), v1::CHECK_IN_STATE_COMPLETED);
+  EXPECT_EQ(Escalations().size(), 1u);
+}
+
+TEST_F(PortalFlowsTest, PatientAndClinicianExchangeMessages) {
+  v1::CreateThreadRequest create;
+  create.set_parent(patient_);
+  create.mutable_thread()->set_subject("About your next infusion");
+  create.mutable_thread()->set_category(v1::THREAD_CATEGORY_GENERAL);
+  auto thread = clinician_messaging_.CreateThread(create);
+  ASSERT_TRUE(thread.ok()) << thread.status();
+  const std::string name = thread->thread().name();
+  v1::SendMessageRequest send;
+  send.set_parent(name);
+  send.set_text("Hello Pat,\nhow are you feeling today?");
+  send.set_priority(v1::MESSAGE_PRIORITY_ROUTINE);
+  ASSERT_TRUE(clinician_messaging_.SendMessage(send).ok());
+
+  Browser b = NewBrowser();
+  SignIn(b);
+  nlohmann::json inbox = Inbox(b);
+  EXPECT_EQ(inbox["total_unread"], 1);
+  EXPECT_FALSE(absl::StrContains(inbox.dump(), "feeling"));  // counts only
+  auto tasks = b.Get("/tasks");
+  EXPECT_TRUE(absl::StrContains(tasks->body, "You have 1 unread message"));
+  auto threads = b.Get("/messages");
+  ASSERT_EQ(threads->status, 200) << threads->body;
+  EXPECT_TRUE(absl::StrContains(threads->body, "About your next infusion"));
+  EXPECT_TRUE(absl::StrContains(threads->body, "1 unread"));
+  EXPECT_TRUE(absl::StrContains(threads->body, "href=\"/messages/0\""));
+  inbox = Inbox(b);
+  ASSERT_EQ(inbox["threads"].size(), 1u);
+  EXPECT_EQ(inbox["threads"][0]["index"], 0);
+  EXPECT_EQ(inbox["threads"][0]["unread"], 1);
+
+  auto page = b.Get("/messages/0");
+  ASSERT_EQ(page->status, 200) << page->body;
+  EXPECT_TRUE(absl::StrContains(page->body, "Hello Pat,<br>how are you"));
+  EXPECT_TRUE(absl::StrContains(page->body, "Your care team"));
+  EXPECT_TRUE(absl::StrContains(page->body, "Send reply"));
+  EXPECT_FALSE(absl::StrContains(page->body, "tenants/"));
+  EXPECT_EQ(Inbox(b)["total_unread"], 0);  // read when shown
+
+  // A reply without the CSRF token is refused and nothing is sent.
+  const std::string csrf = CsrfOf(page->body);
+  auto refused =
+      b.Post("/messages/0/reply", {{"text", "Feeling fine, thank you."}});
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_EQ(ThreadMessages(name).size(), 1u);
+  auto replied = b.Post("/messages/0/reply",
+                        {{"csrf", csrf}, {"text", "Feeling fine, thank you."}});
+  ASSERT_EQ(replied->status, 303) << replied->body;
+  EXPECT_EQ(replied->get_header_value("Location"), "/messages/0");
+  std::vector<v1::Message> messages = ThreadMessages(name);
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].text(), "Feeling fine, thank you.");
+  EXPECT_EQ(messages[0].sender().role(), v1::ROLE_PATIENT);
+  v1::GetUnreadCountsRequest counts;
+  counts.set_parent("tenants/clinic-a/patients/-");
+  auto team = clinician_messaging_.GetUnreadCounts(counts);
+  ASSERT_TRUE(team.ok()) << team.status();
+  EXPECT_EQ(team->total_unread(), 1);
+  // The clinician's read shows on the patient's side ("read").
+  v1::MarkReadRequest mark;
+  mark.set_thread(name);
+  mark.set_up_to_message(messages[0].name());
+  ASSERT_TRUE(clinician_messaging_.MarkRead(mark).ok());
+
+  // The clinician answers: the badge counts it, the open thread's live list
+  // (what portal.js fetches) shows it.
+  send.set_text("Good to hear. See you Thursday.");
+  send.clear_request_id();
+  ASSERT_TRUE(clinician_messaging_.SendMessage(send).ok());
+  inbox = Inbox(b);
+  EXPECT_EQ(inbox["total_unread"], 1);
+  EXPECT_EQ(inbox["threads"][0]["unread"], 1);
+  auto live = b.Get("/messages/0/list");
+  ASSERT_EQ(live->status, 200);
+  EXPECT_TRUE(absl::StrContains(live->body, "See you Thursday."));
+  EXPECT_TRUE(absl::StrContains(live->body, " · read"));
+  EXPECT_EQ(Inbox(b)["total_unread"], 0);
+
+  // A new conversation; without the CSRF token nothing is created.
+  auto form = b.Get("/messages/new");
+  ASSERT_EQ(form->status, 200);
+  EXPECT_TRUE(absl::StrContains(form->body, "Send message"));
+  httplib::Params message = {{"subject", "Question about my dose"},
+                             {"text", "Can I take my evening pill?"},
+                             {"urgent", "1"}};
+  EXPECT_EQ(b.Post("/messages/new", message)->status, 403);
+  v1::ListThreadsRequest list;
+  list.set_parent(patient_);
+  EXPECT_EQ(clinician_messaging_.ListThreads(list)->threads_size(), 1);
+  message.emplace("csrf", CsrfOf(form->body));
+  auto created = b.Post("/messages/new", message);
+  ASSERT_EQ(created->status, 303) << created->body;
+  EXPECT_EQ(created->get_header_value("Location"), "/messages/1");
+  auto listed = clinician_messaging_.ListThreads(list);
+  ASSERT_EQ(listed->threads_size(), 2);
+  EXPECT_EQ(listed->threads(0).subject(), "Question about my dose");
+  messages = ThreadMessages(listed->threads(0).name());
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].priority(), v1::MESSAGE_PRIORITY_URGENT);
+
+  // Polling is not activity: the idle session still ends.
+  server_.clock().Advance(absl::Minutes(14));
+  EXPECT_EQ(b.Get("/api/inbox")->status, 200);
+  server_.clock().Advance(absl::Minutes(2));
+  EXPECT_EQ(b.Get("/api/inbox")->status, 401);
+  EXPECT_EQ(b.Get("/messages")->status, 401);
 }
 
 }  // namespace
