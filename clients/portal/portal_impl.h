@@ -199,7 +199,12 @@ struct PortalServer::Impl {
     PortalSession s;
     s.csrf = RandomToken();
     s.link_token = req.matches[1].str();
-    s.signing_candidate = req.matches[2].str();
+    // RequestConsent's signing token is itself the link (one token opens
+    // and signs, Consent.signing_link); /l/<link>/<signing> is the form for
+    // a link the EHR made separately. Either way the candidate counts only
+    // once verified, and only for the consent the link targets.
+    s.signing_candidate =
+        req.matches[2].length() > 0 ? req.matches[2].str() : s.link_token;
     SetCookie(res, sessions.Create(std::move(s), Now()));
     res.set_redirect("/verify", 303);  // the token leaves the address bar
   }
@@ -275,9 +280,8 @@ struct PortalServer::Impl {
     s.patient = redeemed->patient();
     s.session_name = redeemed->session().name();
     s.session_token = redeemed->session_token();
-    // A consent link carries the consent's signing token after the link
-    // token (/l/<link>/<signing>): SignConsent needs it, and it counts only
-    // for the consent the verified link targets.
+    // SignConsent needs the consent's signing token: it counts only for the
+    // consent the verified link targets.
     const std::string& target = redeemed->session().target();
     if (!s.signing_candidate.empty() &&
         absl::StartsWith(target, s.patient + "/consents/")) {

@@ -180,15 +180,10 @@ class PortalTest : public ::testing::Test {
     auto requested = ehr_consent_.RequestConsent(request);
     ASSERT_TRUE(requested.ok()) << requested.status();
     consent_ = requested->consent().name();
-    // The clinic's one-time link to this consent (date of birth factor).
-    v1::CreatePatientLinkRequest link;
-    link.set_parent(patient_);
-    link.set_target(consent_);
-    link.set_factor(v1::LINK_FACTOR_DATE_OF_BIRTH);
-    auto created_link = ehr_identity_.CreatePatientLink(link);
-    ASSERT_TRUE(created_link.ok()) << created_link.status();
-    // The link the EHR sends: the identity link, then the signing token.
-    link_ = created_link->link_token() + "/" + requested->signing_token();
+    // The link the EHR sends: RequestConsent's signing token is the link
+    // (a date-of-birth patient link to this consent, Consent.signing_link).
+    ASSERT_FALSE(requested->consent().signing_link().empty());
+    link_ = requested->signing_token();
 
     https_ca_ = ::careseal::testing::TestCa::Create("Portal HTTPS test CA");
     ca_file_ = server_.dir() + "/portal-https-ca.pem";
@@ -358,6 +353,26 @@ TEST_F(PortalTest, StaticFilesAndErrorPagesCarryTheSecurityHeaders) {
   }
 }
 
+TEST_F(PortalTest, ALinkTheEhrMadeForTheConsentSignsWithTheSigningToken) {
+  // The two-token form /l/<link>/<signing>: an EHR-made link to the consent
+  // (verified with the date of birth) carries the consent's signing token.
+  v1::CreatePatientLinkRequest link;
+  link.set_parent(patient_);
+  link.set_target(consent_);
+  link.set_factor(v1::LINK_FACTOR_DATE_OF_BIRTH);
+  auto made = ehr_identity_.CreatePatientLink(link);
+  ASSERT_TRUE(made.ok()) << made.status();
+  link_ = made->link_token() + "/" + link_;
+  Browser b = NewBrowser();
+  ASSERT_EQ(OpenAndVerify(b, "1984-02-29")->status, 303);
+  ASSERT_EQ(b.Get("/tasks")->status, 200);
+  auto page = b.Get("/consent/0");
+  ASSERT_EQ(page->status, 200) << page->body;
+  auto signed_page = b.Post("/consent/0/sign", SignForm(CsrfOf(page->body)));
+  ASSERT_EQ(signed_page->status, 303) << signed_page->body;
+  EXPECT_TRUE(Check().valid());
+}
+
 TEST_F(PortalTest, SigningTokenCountsOnlyForTheConsentTheLinkTargets) {
   // A task-list link (no target) with the consent's signing token appended:
   // the patient verifies and sees the consent but cannot sign it here.
@@ -366,7 +381,7 @@ TEST_F(PortalTest, SigningTokenCountsOnlyForTheConsentTheLinkTargets) {
   link.set_factor(v1::LINK_FACTOR_DATE_OF_BIRTH);
   auto list_link = ehr_identity_.CreatePatientLink(link);
   ASSERT_TRUE(list_link.ok()) << list_link.status();
-  const std::string signing = link_.substr(link_.find('/') + 1);
+  const std::string signing = link_;  // the consent's signing token
   link_ = list_link->link_token() + "/" + signing;
   Browser b = NewBrowser();
   ASSERT_EQ(OpenAndVerify(b, "1984-02-29")->status, 303);
