@@ -31,7 +31,12 @@ done
 bash "$HERE/install.sh"
 
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+SERVE_PID=""
+cleanup() {
+  if [[ -n "$SERVE_PID" ]]; then kill -TERM "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 bash "$ROOT/certs-example/gen-certs.sh" "$WORK/certs" >/dev/null
 if [[ -z "$SHOTS" ]]; then
   SHOTS="$BUILD/portal-e2e/screenshots"
@@ -40,7 +45,23 @@ fi
 mkdir -p "$SHOTS"
 
 cd "$HERE"
-CARESEAL_BUILD="$BUILD" CARESEAL_E2E_CERTS="$WORK/certs" CARESEAL_E2E_SCREENSHOTS="$SHOTS" \
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-  node --test --test-concurrency="${PORTAL_E2E_JOBS:-1}" --test-reporter=spec "${FLOWS[@]}"
+export CARESEAL_BUILD="$BUILD" CARESEAL_E2E_CERTS="$WORK/certs" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+# One careseal-server + careseal-portal + chromium for all flows; each flow
+# makes its own patients and browser contexts.
+node lib/serve.mjs "$WORK/stack.json" >"$WORK/serve.log" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 1 300); do
+  [[ -s "$WORK/stack.json" ]] && break
+  kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.log"; echo "portal e2e: the stack did not start" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -s "$WORK/stack.json" ]] || { cat "$WORK/serve.log"; echo "portal e2e: the stack did not start in 30 s" >&2; exit 1; }
+status=0
+CARESEAL_E2E_STACK="$WORK/stack.json" CARESEAL_E2E_SCREENSHOTS="$SHOTS" \
+  node --test --test-concurrency="${PORTAL_E2E_JOBS:-2}" --test-reporter=spec "${FLOWS[@]}" || status=$?
+if (( status != 0 )); then
+  echo "---- careseal-server log"; cat "$(sed -n 's/.*"serverLog":"\([^"]*\)".*/\1/p' "$WORK/stack.json")" || true
+  echo "---- careseal-portal log"; cat "$(sed -n 's/.*"portalLog":"\([^"]*\)".*/\1/p' "$WORK/stack.json")" || true
+  exit "$status"
+fi
 echo "portal e2e: screenshots in $SHOTS ($(ls "$SHOTS" | wc -l) files)"

@@ -58,24 +58,22 @@ test("a patient signs a consent and the receipt verifies", async () => {
   assert.match(text, /Signing electronically/);
   assert.match(text, /paper copy of this consent/);
   assert.match(text, /Consent to treatment: IV ketamine infusion therapy/);
-  await screen(page, "consent-04-form");
-
   const ticked = await fillConsent(page, link.name);
   assert.equal(ticked, 8);
-  await screen(page, "consent-05-form-filled");
+  await screen(page, "consent-04-form");
   const signed = await clickSign(page);
   assert.equal(signed.status(), 200);
   assert.match(new URL(page.url()).pathname, /^\/done\/\d+$/);
   assert.equal((await page.locator("h1").innerText()).trim(), "Thank you — your form is signed");
   assert.match(await page.getByRole("status").innerText(), /is signed/);
-  await screen(page, "consent-06-signed");
+  await screen(page, "consent-05-signed");
 
   const [download] = await Promise.all([
     page.waitForEvent("download"),
     page.getByRole("link", { name: "Download your signed receipt" }).click(),
   ]);
   assert.equal(download.suggestedFilename(), "consent-receipt.json");
-  const receipt = join(stack.work, "consent-receipt.json");
+  const receipt = stack.file("consent-receipt.json");
   await download.saveAs(receipt);
   assert.match(await readFile(receipt, "utf8"), /careseal\.consent-receipt-file\.v1/);
 
@@ -91,12 +89,12 @@ test("a patient signs a consent and the receipt verifies", async () => {
   await page.getByRole("link", { name: "Back to your tasks" }).click();
   await page.waitForURL(/\/tasks$/);
   assert.match(await mainText(page), /Signed: Consent to intravenous .* download the receipt/);
-  await screen(page, "consent-07-tasks-signed");
+  await screen(page, "consent-06-tasks-signed");
 
   await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Sign out" }).click()]);
   assert.equal((await page.locator("h1").innerText()).trim(), "You are signed out");
   assert.deepEqual(await page.context().cookies(), []);
-  await screen(page, "consent-08-signed-out");
+  await screen(page, "consent-07-signed-out");
 
   // No health data or link tokens in the logs.
   const logs = stack.logs();

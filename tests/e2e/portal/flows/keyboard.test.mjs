@@ -76,7 +76,7 @@ test("the consent can be completed with the keyboard only", async () => {
     await tabTo(page, (f) => f.id === `ack-${i}`, `acknowledgement ${i}`);
     await page.keyboard.press("Space");
     assert.equal(await page.locator(`#ack-${i}`).isChecked(), true);
-    if (i === 0) await screen(page, "consent-10-keyboard-focus");
+    if (i === 0) await screen(page, "consent-09-keyboard-focus", { fullPage: false });
   }
   await tabTo(page, (f) => f.id === "printed_name", "the name");
   await page.keyboard.type(link.name);

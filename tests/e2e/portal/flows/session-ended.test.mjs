@@ -78,7 +78,7 @@ test("the idle warning offers to stay signed in, and leaves an ended session", a
   assert.match(await warning.innerText(), /signed out in 2 minutes/);
   const stay = page.getByRole("button", { name: "Stay signed in" });
   assert.equal(await stay.evaluate((el) => el === document.activeElement), true, "focus on Stay signed in");
-  await screen(page, "consent-09-idle-warning");
+  await screen(page, "consent-08-idle-warning", { fullPage: false });
   await stay.click();
   await warning.waitFor({ state: "hidden" });
 

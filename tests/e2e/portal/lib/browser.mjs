@@ -11,7 +11,6 @@
 // CARESEAL_E2E_SCREENSHOTS (run.sh sets it; docs/screenshots/portal with
 // scripts/portal-screenshots.sh).
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { readFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -20,20 +19,25 @@ const CHROMIUM = process.env.CARESEAL_CHROMIUM ?? "/usr/bin/chromium";
 export const WIDTHS = [360, 1280];
 const HEIGHT = 800;
 
-export async function openBrowser() {
+function launchOptions() {
   const args = ["--disable-dev-shm-usage", "--font-render-hinting=none"];
   if (process.getuid?.() === 0) args.push("--no-sandbox");
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+  return { executablePath: CHROMIUM, headless: true, args };
 }
 
-// The SHA-256 of the portal certificate's public key, base64: the browser
-// accepts exactly this key for the test's HTTPS (the development CA is not
-// in the browser's trust store).
-async function spkiPin(certs) {
-  const { X509Certificate } = await import("node:crypto");
-  const cert = new X509Certificate(await readFile(join(certs, "server.crt")));
-  const spki = cert.publicKey.export({ type: "spki", format: "der" });
-  return createHash("sha256").update(spki).digest("base64");
+// The browser run.sh started (serve.mjs), or a new one of this process's
+// own. close() closes this process's contexts (and its own browser).
+export async function openBrowser() {
+  const shared = process.env.CARESEAL_E2E_STACK;
+  if (shared) {
+    const { browserWs } = JSON.parse(await readFile(shared, "utf8"));
+    if (browserWs) return chromium.connect(browserWs);
+  }
+  return chromium.launch(launchOptions());
+}
+
+export function launchBrowserServer() {
+  return chromium.launchServer(launchOptions());
 }
 
 // A fresh browser context (its own cookies) at phone size.
@@ -134,8 +138,10 @@ export async function auditPage(page) {
   });
 }
 
-// Checks the page at both widths and writes its screenshots.
-export async function screen(page, name) {
+// Checks the page at both widths and writes its screenshots (the whole
+// page, or with {fullPage: false} what shows in the 800 px high window, for
+// a state at the top of a long page).
+export async function screen(page, name, { fullPage = true } = {}) {
   const dir = process.env.CARESEAL_E2E_SCREENSHOTS;
   if (dir) await mkdir(dir, { recursive: true });
   const before = page.viewportSize();
@@ -143,7 +149,7 @@ export async function screen(page, name) {
     await page.setViewportSize({ width, height: HEIGHT });
     const faults = await auditPage(page);
     assert.deepEqual(faults, [], `${name} at ${width} px`);
-    if (dir) await page.screenshot({ path: join(dir, `${name}-${width}.png`), fullPage: true });
+    if (dir) await page.screenshot({ path: join(dir, `${name}-${width}.png`), fullPage });
   }
   await page.setViewportSize(before);
 }
