@@ -19,7 +19,7 @@ SHOTS=""
 FLOWS=()
 while (( $# > 0 )); do
   case "$1" in
-    --screenshots) SHOTS=$2; shift 2 ;;
+    --screenshots) mkdir -p "$2"; SHOTS=$(cd "$2" && pwd); shift 2 ;;
     *) FLOWS+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift ;;
   esac
 done
