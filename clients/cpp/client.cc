@@ -110,6 +110,19 @@ std::string ErrorField(const absl::Status& status) {
   return "";
 }
 
+std::string ErrorMetadata(const absl::Status& status, const std::string& key) {
+  google::rpc::Status details;
+  if (!Details(status, &details)) return "";
+  for (const auto& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) {
+      auto it = info.metadata().find(key);
+      return it != info.metadata().end() ? it->second : "";
+    }
+  }
+  return "";
+}
+
 std::string NewRequestId() {
   unsigned char b[16];
   RAND_bytes(b, sizeof(b));
@@ -128,6 +141,9 @@ void Prepare(grpc::ClientContext& context, const CallOptions& options) {
   if (!options.bearer_token.empty()) {
     context.AddMetadata("authorization",
                         absl::StrCat("Bearer ", options.bearer_token));
+  }
+  if (!options.break_glass_grant.empty()) {
+    context.AddMetadata("careseal-break-glass", options.break_glass_grant);
   }
 }
 

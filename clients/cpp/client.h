@@ -50,8 +50,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
 struct CallOptions {
   absl::Duration timeout = absl::Seconds(10);
   std::string bearer_token;  // the end user's session token, if any
-  std::string request_id;    // mutations: a UUID; generated if empty
-  int max_attempts = 3;      // for retryable calls
+  // A break-glass grant (tenants/{t}/clinicians/{c}/breakGlassGrants/{g})
+  // the clinician of bearer_token acts under; sent as careseal-break-glass.
+  std::string break_glass_grant;
+  std::string request_id;  // mutations: a UUID; generated if empty
+  int max_attempts = 3;    // for retryable calls
 };
 
 // Converts a gRPC status to absl::Status keeping the rich details, so that
@@ -61,6 +64,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 std::string ErrorReason(const absl::Status& status);
 // The first google.rpc.BadRequest field violation's field, if any.
 std::string ErrorField(const absl::Status& status);
+// google.rpc.ErrorInfo.metadata[key] of an error returned by this client
+// ("" if absent), e.g. "attempts_remaining" on SECOND_FACTOR_MISMATCH.
+std::string ErrorMetadata(const absl::Status& status, const std::string& key);
 
 // A fresh random request id (UUID v4 text).
 std::string NewRequestId();

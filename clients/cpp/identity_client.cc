@@ -32,6 +32,9 @@ CARESEAL_IDENTITY_RPC(IssueLinkCode)
 CARESEAL_IDENTITY_RPC(RevokePatientLink)
 CARESEAL_IDENTITY_RPC(RedeemLink)
 CARESEAL_IDENTITY_RPC(EndPatientSession)
+CARESEAL_IDENTITY_RPC(StartBreakGlass)
+CARESEAL_IDENTITY_RPC(EndBreakGlass)
+CARESEAL_IDENTITY_RPC(ListBreakGlassGrants)
 #undef CARESEAL_IDENTITY_RPC
 
 }  // namespace careseal::client

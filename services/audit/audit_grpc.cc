@@ -174,8 +174,8 @@ class ExportReactor final
     call_.principal.peer = peer.uri;
     call_.principal.actor = peer.uri;
     ASSIGN_OR_RETURN(call_.principal,
-                     edge_.authenticator->Authenticate(
-                         peer, BearerToken(context), call_.now));
+                     edge_.authenticator->AuthenticateCall(
+                         peer, CredentialsOf(context), call_.now));
     call_.unauthenticated = false;
     if (!edge_.policy->Allows(call_.method, call_.principal.role)) {
       return PermissionDenied(
@@ -195,16 +195,6 @@ class ExportReactor final
       buffer_.push_back(std::move(item));
     }
     return Refill();
-  }
-
-  static absl::string_view BearerToken(
-      const grpc::CallbackServerContext& context) {
-    const auto& metadata = context.client_metadata();
-    auto it = metadata.find("authorization");
-    if (it == metadata.end()) return "";
-    absl::string_view value(it->second.data(), it->second.size());
-    if (!absl::ConsumePrefix(&value, "Bearer ")) return "\x01malformed";
-    return value;
   }
 
   // Reads chunks until the buffer holds something or the export is done.

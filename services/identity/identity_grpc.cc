@@ -19,6 +19,8 @@ constexpr char kClinicianPattern[] = "tenants/{tenant}/clinicians/{clinician}";
 constexpr char kPatientPattern[] = "tenants/{tenant}/patients/{patient}";
 constexpr char kLinkPattern[] =
     "tenants/{tenant}/patients/{patient}/links/{link}";
+constexpr char kGrantPattern[] =
+    "tenants/{tenant}/clinicians/{clinician}/breakGlassGrants/{grant}";
 constexpr char kSessionPattern[] =
     "tenants/{tenant}/patients/{patient}/portalSessions/{portal_session}";
 
@@ -126,6 +128,17 @@ void ToProto(const PatientSession& s, absl::Time now, v1::PatientSession* out) {
   if (s.end_time) ToTimestamp(*s.end_time, out->mutable_end_time());
 }
 
+void ToProto(const BreakGlassGrant& g, absl::Time now,
+             v1::BreakGlassGrant* out) {
+  out->set_name(g.Name());
+  out->set_patient(g.PatientName());
+  out->set_reason(g.reason);
+  out->set_state(static_cast<v1::BreakGlassState>(g.StateAt(now)));
+  ToTimestamp(g.start_time, out->mutable_start_time());
+  ToTimestamp(g.expire_time, out->mutable_expire_time());
+  if (g.end_time) ToTimestamp(*g.end_time, out->mutable_end_time());
+}
+
 Date FromProto(const v1::Date& d) { return Date{d.year(), d.month(), d.day()}; }
 
 template <typename T, typename Convert>
@@ -136,11 +149,6 @@ Done<T> Reply(Finisher finish, Convert convert) {
     convert(*result);
     finish(absl::OkStatus());
   };
-}
-
-absl::Status NotBuilt(absl::string_view what) {
-  return Error(absl::StatusCode::kUnimplemented, "NOT_IMPLEMENTED",
-               absl::StrCat(what, " are not built yet on this server"));
 }
 
 }  // namespace
@@ -735,19 +743,125 @@ grpc::ServerUnaryReactor* IdentityGrpc::EndPatientSession(
       });
 }
 
-// ------------------------------------------- Not built yet (see the header)
+// ---------------------------------------------------------- Break-glass
 
-#define IDENTITY_NOT_BUILT(Name, what)                                 \
-  grpc::ServerUnaryReactor* IdentityGrpc::Name(                        \
-      grpc::CallbackServerContext* ctx, const v1::Name##Request* req,  \
-      v1::Name##Response*) {                                           \
-    return RunUnary(                                                   \
-        ctx, edge_, IDENTITY_METHOD(Name), *req,                       \
-        [](CallContext&, const Finisher&) { return NotBuilt(what); }); \
-  }
+grpc::ServerUnaryReactor* IdentityGrpc::StartBreakGlass(
+    grpc::CallbackServerContext* ctx, const v1::StartBreakGlassRequest* req,
+    v1::StartBreakGlassResponse* resp) {
+  return RunUnary(
+      ctx, edge_, IDENTITY_METHOD(StartBreakGlass), *req,
+      [this, req, resp](CallContext& call, const Finisher& finish) {
+        ASSIGN_OR_RETURN(
+            ResourceName parent,
+            ResourceName::Parse(kClinicianPattern, req->parent(), "parent"));
+        RETURN_IF_ERROR(Authorize(edge_, call, parent.Get("tenant"), ""));
+        if (parent.name() != call.principal.actor) {
+          return PermissionDenied("NOT_SELF",
+                                  "a clinician starts break-glass only for "
+                                  "themselves: parent must be the caller");
+        }
+        ASSIGN_OR_RETURN(
+            ResourceName patient,
+            ResourceName::Parse(kPatientPattern, req->patient(), "patient"));
+        if (patient.Get("tenant") != parent.Get("tenant")) {
+          return ResourceNotFound();
+        }
+        StartBreakGlassInput in;
+        in.tenant = parent.Get("tenant");
+        in.clinician_id = parent.Get("clinician");
+        in.patient_id = patient.Get("patient");
+        in.reason = req->reason();
+        if (req->has_duration()) {
+          const auto& d = req->duration();
+          if (d.nanos() < 0 || d.nanos() > 999999999 || d.seconds() < 0 ||
+              d.seconds() > 86400 * 365) {
+            return InvalidField("duration", "DURATION_OUT_OF_RANGE",
+                                "duration must be 5 minutes to 4 hours");
+          }
+          in.duration =
+              absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+        }
+        const absl::Time now = call.now;
+        manager_->StartBreakGlass(
+            call, std::move(in),
+            Reply<BreakGlassGrant>(finish,
+                                   [resp, now](const BreakGlassGrant& g) {
+                                     ToProto(g, now, resp->mutable_grant());
+                                   }));
+        return absl::OkStatus();
+      });
+}
 
-IDENTITY_NOT_BUILT(ListBreakGlassGrants, "break-glass grants")
-IDENTITY_NOT_BUILT(StartBreakGlass, "break-glass grants")
-IDENTITY_NOT_BUILT(EndBreakGlass, "break-glass grants")
+grpc::ServerUnaryReactor* IdentityGrpc::EndBreakGlass(
+    grpc::CallbackServerContext* ctx, const v1::EndBreakGlassRequest* req,
+    v1::EndBreakGlassResponse* resp) {
+  return RunUnary(
+      ctx, edge_, IDENTITY_METHOD(EndBreakGlass), *req,
+      [this, req, resp](CallContext& call, const Finisher& finish) {
+        ASSIGN_OR_RETURN(
+            ResourceName name,
+            ResourceName::Parse(kGrantPattern, req->name(), "name"));
+        RETURN_IF_ERROR(Authorize(edge_, call, name.Get("tenant"), ""));
+        // A clinician ends only their own grants; others' answer like
+        // absent ones.
+        if (call.principal.role == Role::kClinician &&
+            absl::StrCat("tenants/", name.Get("tenant"), "/clinicians/",
+                         name.Get("clinician")) != call.principal.actor) {
+          return ResourceNotFound();
+        }
+        const absl::Time now = call.now;
+        manager_->EndBreakGlass(
+            call, name.Get("tenant"), name.Get("clinician"), name.Get("grant"),
+            Reply<BreakGlassGrant>(finish,
+                                   [resp, now](const BreakGlassGrant& g) {
+                                     ToProto(g, now, resp->mutable_grant());
+                                   }));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* IdentityGrpc::ListBreakGlassGrants(
+    grpc::CallbackServerContext* ctx,
+    const v1::ListBreakGlassGrantsRequest* req,
+    v1::ListBreakGlassGrantsResponse* resp) {
+  return RunUnary(
+      ctx, edge_, IDENTITY_METHOD(ListBreakGlassGrants), *req,
+      [this, req, resp](CallContext& call, const Finisher& finish) {
+        ASSIGN_OR_RETURN(
+            ResourceName parent,
+            ResourceName::ParseWithWildcard(kClinicianPattern, req->parent(),
+                                            "parent", "clinician"));
+        RETURN_IF_ERROR(Authorize(edge_, call, parent.Get("tenant"), ""));
+        // A clinician lists only their own grants.
+        if (call.principal.role == Role::kClinician &&
+            parent.name() != call.principal.actor) {
+          return ResourceNotFound();
+        }
+        std::string patient_id;
+        if (!req->patient().empty()) {
+          ASSIGN_OR_RETURN(
+              ResourceName patient,
+              ResourceName::Parse(kPatientPattern, req->patient(), "patient"));
+          if (patient.Get("tenant") != parent.Get("tenant")) {
+            return InvalidField("patient", "INVALID_PATIENT",
+                                "patient must be a patient of the parent's "
+                                "tenant");
+          }
+          patient_id = patient.Get("patient");
+        }
+        const std::string& clinician = parent.Get("clinician");
+        ASSIGN_OR_RETURN(
+            auto page,
+            manager_->ListBreakGlassGrants(
+                call, parent.Get("tenant"), clinician == "-" ? "" : clinician,
+                patient_id, req->page_size(), req->page_token()));
+        for (const BreakGlassGrant& g : page.items) {
+          ToProto(g, call.now, resp->add_grants());
+        }
+        resp->set_next_page_token(page.next_page_token);
+        finish(absl::OkStatus());
+        return absl::OkStatus();
+      });
+}
 
 }  // namespace careseal::identity

@@ -1,10 +1,7 @@
 // The gRPC edge of identity: careseal.v1.IdentityService on the callback
 // API. Handlers are thin (parse names, authorize the scope, convert, call
 // IdentityManager, convert back) and run through RunUnary.
-//
-// Not built yet: break-glass (StartBreakGlass, EndBreakGlass,
-// ListBreakGlassGrants). Those methods pass authentication and the role row
-// like every other, then answer UNIMPLEMENTED (NOT_IMPLEMENTED).
+
 #ifndef CARESEAL_SERVICES_IDENTITY_IDENTITY_GRPC_H_
 #define CARESEAL_SERVICES_IDENTITY_IDENTITY_GRPC_H_
 

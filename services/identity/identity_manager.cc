@@ -11,9 +11,12 @@
 #include "services/common/authn/jwt.h"
 #include "services/common/crypto/encoding.h"
 #include "services/common/crypto/sha256.h"
+#include "services/common/error_metadata.h"
+#include "services/common/events/event_log.h"
 #include "services/common/identity.h"
 #include "services/common/macros.h"
 #include "services/common/platform/audit_writer.h"
+#include "services/common/platform/canonical_json.h"
 #include "services/common/platform/idempotency.h"
 #include "services/common/platform/pagination.h"
 #include "services/common/platform/policy.h"
@@ -101,6 +104,7 @@ absl::Status IdentityManager::Migrate(sql::Database& db) {
   RETURN_IF_ERROR(db.Migrate("audit", AuditMigrations()));
   RETURN_IF_ERROR(db.Migrate("idempotency", IdempotencyMigrations()));
   RETURN_IF_ERROR(db.Migrate("sealer", SealerMigrations()));
+  RETURN_IF_ERROR(db.Migrate("events", events::EventMigrations()));
   return db.Migrate("identity", IdentityMigrations());
 }
 
@@ -1188,13 +1192,15 @@ void IdentityManager::RedeemLink(CallContext& call, RedeemInput in,
             l.state = LinkState::kLocked;
           RETURN_IF_ERROR(store_.UpdateLink(txn, l));
           const int remaining = kMaxLinkAttempts - l.failed_attempts;
-          out.refusal = PermissionDenied(
-              "SECOND_FACTOR_MISMATCH",
-              remaining > 0
-                  ? absl::StrCat("the second factor does not match; ",
-                                 remaining, " attempts remaining")
-                  : "the second factor does not match; the link is now "
-                    "locked (0 attempts remaining)");
+          out.refusal = WithErrorMetadata(
+              PermissionDenied(
+                  "SECOND_FACTOR_MISMATCH",
+                  remaining > 0
+                      ? absl::StrCat("the second factor does not match; ",
+                                     remaining, " attempts remaining")
+                      : "the second factor does not match; the link is now "
+                        "locked (0 attempts remaining)"),
+              "attempts_remaining", absl::StrCat(remaining));
           return out;
         }
         l.state = LinkState::kRedeemed;
@@ -1322,6 +1328,21 @@ absl::StatusOr<Clinician> IdentityManager::ClinicianBySubject(
   return out;
 }
 
+absl::StatusOr<bool> IdentityManager::TenantSuspended(
+    absl::string_view tenant) const {
+  bool suspended = false;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    absl::StatusOr<Tenant> t = store_.GetTenant(txn, tenant);
+    if (!t.ok()) {
+      return t.status().code() == absl::StatusCode::kNotFound ? absl::OkStatus()
+                                                              : t.status();
+    }
+    suspended = t->state == TenantState::kSuspended;
+    return absl::OkStatus();
+  }));
+  return suspended;
+}
+
 absl::StatusOr<PrincipalState> IdentityManager::PatientState(
     absl::string_view tenant, absl::string_view patient_id) const {
   absl::StatusOr<PrincipalState> out = ResourceNotFound();
@@ -1329,6 +1350,192 @@ absl::StatusOr<PrincipalState> IdentityManager::PatientState(
     absl::StatusOr<PatientRow> row = store_.GetPatient(txn, tenant, patient_id);
     if (!row.ok()) return row.status();
     out = row->state;
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+// ------------------------------------------------------------ Break-glass
+
+namespace {
+
+std::string GrantReasonAad(const BreakGlassGrant& g) {
+  return absl::StrCat("identity-break-glass-reason:", g.Name());
+}
+
+void TouchGrant(CallContext& call, const BreakGlassGrant& g) {
+  call.tenant = g.tenant;
+  call.resource = g.Name();
+  call.patient = g.PatientName();
+}
+
+}  // namespace
+
+absl::StatusOr<BreakGlassGrant> IdentityManager::OpenGrant(
+    sql::Txn& txn, const BreakGlassRow& row) {
+  BreakGlassGrant g = row.grant;
+  ASSIGN_OR_RETURN(
+      g.reason,
+      deps_.sealer->Open(txn, g.tenant, row.reason_sealed, GrantReasonAad(g)));
+  return g;
+}
+
+void IdentityManager::StartBreakGlass(CallContext& call,
+                                      StartBreakGlassInput in,
+                                      Done<BreakGlassGrant> done) {
+  absl::Status valid = NeedSealer(deps_.sealer);
+  if (valid.ok()) {
+    valid = CheckSingleLine("reason", in.reason, 0, kMaxBreakGlassReason);
+  }
+  if (valid.ok() &&
+      CodePoints(in.reason) < static_cast<long>(kMinBreakGlassReason)) {
+    valid = InvalidField("reason", "REASON_TOO_SHORT",
+                         "reason must say why, in at least 10 characters");
+  }
+  const absl::Duration duration = in.duration.value_or(kDefaultBreakGlass);
+  if (valid.ok() && (duration < kMinBreakGlass || duration > kMaxBreakGlass)) {
+    valid = InvalidField("duration", "DURATION_OUT_OF_RANGE",
+                         "duration must be 5 minutes to 4 hours");
+  }
+  if (!valid.ok()) return done(valid);
+  std::string grant_id = crypto::NewOpaqueId(*deps_.random);
+  RunWrite<BreakGlassGrant>(
+      *deps_.db,
+      [this, &call, in = std::move(in), grant_id,
+       duration](sql::Txn& txn) -> absl::StatusOr<BreakGlassGrant> {
+        TouchPatient(call, in.tenant, in.patient_id);
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        if (prior) {
+          ASSIGN_OR_RETURN(BreakGlassRow row,
+                           store_.GetGrant(txn, in.tenant, in.clinician_id,
+                                           LastSegment(*prior)));
+          TouchGrant(call, row.grant);
+          RETURN_IF_ERROR(Audit(txn, call));
+          return OpenGrant(txn, row);
+        }
+        // The patient must exist (NOT_FOUND like any absent resource).
+        RETURN_IF_ERROR(
+            store_.GetPatient(txn, in.tenant, in.patient_id).status());
+        BreakGlassRow row;
+        BreakGlassGrant& g = row.grant;
+        g.tenant = in.tenant;
+        g.clinician_id = in.clinician_id;
+        g.id = grant_id;
+        g.patient_id = in.patient_id;
+        g.state = BreakGlassState::kActive;
+        g.start_time = call.now;
+        g.expire_time = call.now + duration;
+        ASSIGN_OR_RETURN(
+            row.reason_sealed,
+            deps_.sealer->Seal(txn, g.tenant, in.reason, GrantReasonAad(g)));
+        TouchGrant(call, g);
+        RETURN_IF_ERROR(store_.InsertGrant(txn, row));
+        RETURN_IF_ERROR(RememberIdempotentResult(txn, call, g.Name()));
+        RETURN_IF_ERROR(Audit(txn, call));
+        RETURN_IF_ERROR(
+            events::AppendEvent(
+                txn, events::EventFor(
+                         call, events::EventType::kBreakGlassStarted, g.Name()))
+                .status());
+        BreakGlassGrant out = g;
+        out.reason = in.reason;
+        return out;
+      },
+      std::move(done));
+}
+
+void IdentityManager::EndBreakGlass(CallContext& call, std::string tenant,
+                                    std::string clinician_id,
+                                    std::string grant_id,
+                                    Done<BreakGlassGrant> done) {
+  absl::Status valid = NeedSealer(deps_.sealer);
+  if (!valid.ok()) return done(valid);
+  RunWrite<BreakGlassGrant>(
+      *deps_.db,
+      [this, &call, tenant = std::move(tenant),
+       clinician_id = std::move(clinician_id), grant_id = std::move(grant_id)](
+          sql::Txn& txn) -> absl::StatusOr<BreakGlassGrant> {
+        Touch(call, tenant,
+              absl::StrCat("tenants/", tenant, "/clinicians/", clinician_id,
+                           "/breakGlassGrants/", grant_id));
+        ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
+        ASSIGN_OR_RETURN(BreakGlassRow row,
+                         store_.GetGrant(txn, tenant, clinician_id, grant_id));
+        BreakGlassGrant& g = row.grant;
+        TouchGrant(call, g);
+        bool ended = false;
+        if (!prior) {
+          if (g.StateAt(call.now) == BreakGlassState::kActive) {
+            g.state = BreakGlassState::kEnded;
+            g.end_time = call.now;
+            RETURN_IF_ERROR(store_.UpdateGrant(txn, g));
+            ended = true;
+          }
+          RETURN_IF_ERROR(RememberIdempotentResult(txn, call, g.Name()));
+        }
+        RETURN_IF_ERROR(Audit(txn, call));
+        if (ended) {
+          RETURN_IF_ERROR(
+              events::AppendEvent(
+                  txn, events::EventFor(
+                           call, events::EventType::kBreakGlassEnded, g.Name()))
+                  .status());
+        }
+        return OpenGrant(txn, row);
+      },
+      std::move(done));
+}
+
+absl::StatusOr<Page<BreakGlassGrant>> IdentityManager::ListBreakGlassGrants(
+    CallContext& call, absl::string_view tenant, absl::string_view clinician_id,
+    absl::string_view patient_id, int page_size, absl::string_view page_token) {
+  Touch(call, tenant,
+        absl::StrCat("tenants/", tenant, "/clinicians/",
+                     clinician_id.empty() ? "-" : clinician_id,
+                     "/breakGlassGrants"));
+  if (!patient_id.empty()) {
+    call.patient = absl::StrCat("tenants/", tenant, "/patients/", patient_id);
+  }
+  RETURN_IF_ERROR(NeedSealer(deps_.sealer));
+  ASSIGN_OR_RETURN(int limit, NormalizePageSize(page_size));
+  const std::string filter =
+      absl::StrCat("grants|", tenant, "|", clinician_id, "|", patient_id);
+  bool first = false;
+  ASSIGN_OR_RETURN(PageCursor after,
+                   DecodePageToken(page_token, filter, &first));
+  Page<BreakGlassGrant> page;
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    RETURN_IF_ERROR(store_.GetTenant(txn, tenant).status());
+    if (!clinician_id.empty()) {
+      RETURN_IF_ERROR(store_.GetClinician(txn, tenant, clinician_id).status());
+    }
+    ASSIGN_OR_RETURN(auto rows, store_.ListGrants(txn, tenant, clinician_id,
+                                                  patient_id, first, after.key,
+                                                  after.tiebreak, limit + 1));
+    for (const BreakGlassRow& row : rows) {
+      ASSIGN_OR_RETURN(BreakGlassGrant g, OpenGrant(txn, row));
+      page.items.push_back(std::move(g));
+    }
+    return absl::OkStatus();
+  }));
+  if (static_cast<int>(page.items.size()) > limit) {
+    page.items.resize(limit);
+    const BreakGlassGrant& last = page.items.back();
+    page.next_page_token =
+        EncodePageToken({ToMicros(last.start_time), last.id}, filter);
+  }
+  return page;
+}
+
+absl::StatusOr<BreakGlassGrant> IdentityManager::GrantForUse(
+    absl::string_view tenant, absl::string_view clinician_id,
+    absl::string_view grant_id) const {
+  absl::StatusOr<BreakGlassGrant> out = ResourceNotFound();
+  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
+    absl::StatusOr<BreakGlassRow> row =
+        store_.GetGrant(txn, tenant, clinician_id, grant_id);
+    if (!row.ok()) return row.status();
+    out = row->grant;
     return absl::OkStatus();
   }));
   return out;

@@ -8,8 +8,9 @@
 // REQUIRES for every call: `call` outlives the call (until `done` ran), and
 // the caller has authorized `call.principal` for the resource.
 //
-// Not built yet (see identity.proto): break-glass
-// grants.
+// Break-glass grants: started by a clinician for themselves, sealed
+// reason, time-boxed; start and early end are audited (flagged by their
+// method) and emitted on the event stream in the change's transaction.
 #ifndef CARESEAL_SERVICES_IDENTITY_IDENTITY_MANAGER_H_
 #define CARESEAL_SERVICES_IDENTITY_IDENTITY_MANAGER_H_
 
@@ -147,6 +148,14 @@ struct RedeemInput {
   std::string user_agent;
 };
 
+struct StartBreakGlassInput {
+  std::string tenant;
+  std::string clinician_id;  // the caller (checked by the edge)
+  std::string patient_id;
+  std::string reason;                      // 10..1000 code points, one line
+  std::optional<absl::Duration> duration;  // 5 min..4 h; unset: 1 h
+};
+
 struct Redeemed {
   std::string patient;  // tenants/{t}/patients/{p}
   PatientSession session;
@@ -269,6 +278,28 @@ class IdentityManager {
                          std::string patient_id, std::string session_id,
                          Done<PatientSession> done);
 
+  // Break-glass. StartBreakGlass: INVALID_ARGUMENT (REASON_TOO_SHORT,
+  // DURATION_OUT_OF_RANGE, ...), NOT_FOUND for an absent patient; emits
+  // EVENT_TYPE_BREAK_GLASS_STARTED. EndBreakGlass ends an active grant at
+  // once (EVENT_TYPE_BREAK_GLASS_ENDED); an ended or expired one is returned
+  // unchanged. `owner` non-empty: NOT_FOUND unless the grant belongs to that
+  // clinician id (a clinician ends only their own).
+  void StartBreakGlass(CallContext& call, StartBreakGlassInput in,
+                       Done<BreakGlassGrant> done);
+  void EndBreakGlass(CallContext& call, std::string tenant,
+                     std::string clinician_id, std::string grant_id,
+                     Done<BreakGlassGrant> done);
+  // Newest first; `clinician_id` and `patient_id` empty: all.
+  absl::StatusOr<Page<BreakGlassGrant>> ListBreakGlassGrants(
+      CallContext& call, absl::string_view tenant,
+      absl::string_view clinician_id, absl::string_view patient_id,
+      int page_size, absl::string_view page_token);
+  // For the token authenticator: the stored grant without its reason
+  // (NOT_FOUND if absent). No audit of its own.
+  absl::StatusOr<BreakGlassGrant> GrantForUse(absl::string_view tenant,
+                                              absl::string_view clinician_id,
+                                              absl::string_view grant_id) const;
+
   // For the token authenticator: UNAUTHENTICATED (SESSION_EXPIRED) unless
   // `session_token` names an active session of this patient that is within
   // its idle and absolute limits at `now`. Extends the idle limit (at most
@@ -286,6 +317,8 @@ class IdentityManager {
   absl::StatusOr<Clinician> ClinicianBySubject(absl::string_view tenant,
                                                absl::string_view issuer_id,
                                                absl::string_view subject) const;
+  // True if the tenant exists and is suspended (false if absent).
+  absl::StatusOr<bool> TenantSuspended(absl::string_view tenant) const;
   // NOT_FOUND if the patient does not exist.
   absl::StatusOr<PrincipalState> PatientState(
       absl::string_view tenant, absl::string_view patient_id) const;
@@ -302,6 +335,8 @@ class IdentityManager {
  private:
   // The model of a stored patient (opens the sealed fields).
   absl::StatusOr<Patient> Open(sql::Txn& txn, const PatientRow& row);
+  absl::StatusOr<BreakGlassGrant> OpenGrant(sql::Txn& txn,
+                                            const BreakGlassRow& row);
   absl::StatusOr<std::string> DobMac(sql::Txn& txn, absl::string_view tenant,
                                      const Date& d);
 

@@ -170,6 +170,55 @@ struct PatientSession {
   }
 };
 
+enum class BreakGlassState {
+  kUnspecified = 0,
+  kActive = 1,
+  kEnded = 2,
+  kExpired = 3
+};
+
+// Break-glass limits (identity.proto).
+inline constexpr size_t kMinBreakGlassReason = 10;
+inline constexpr size_t kMaxBreakGlassReason = 1000;
+inline constexpr absl::Duration kMinBreakGlass = absl::Minutes(5);
+inline constexpr absl::Duration kMaxBreakGlass = absl::Hours(4);
+inline constexpr absl::Duration kDefaultBreakGlass = absl::Hours(1);
+
+// A clinician's time-boxed emergency access to one patient. The reason is
+// sealed at rest (store field `reason_sealed`).
+struct BreakGlassGrant {
+  std::string tenant;
+  std::string clinician_id;
+  std::string id;
+  std::string patient_id;
+  std::string reason;
+  BreakGlassState state = BreakGlassState::kActive;
+  absl::Time start_time;
+  absl::Time expire_time;
+  std::optional<absl::Time> end_time;
+
+  std::string ClinicianName() const {
+    return "tenants/" + tenant + "/clinicians/" + clinician_id;
+  }
+  std::string Name() const {
+    return ClinicianName() + "/breakGlassGrants/" + id;
+  }
+  std::string PatientName() const {
+    return "tenants/" + tenant + "/patients/" + patient_id;
+  }
+  // The state as of `now` (an active grant past its expiry is expired).
+  BreakGlassState StateAt(absl::Time now) const {
+    return state == BreakGlassState::kActive && now >= expire_time
+               ? BreakGlassState::kExpired
+               : state;
+  }
+  // Until when it grants access (InfinitePast once ended).
+  absl::Time LiveUntil() const {
+    return state == BreakGlassState::kActive ? expire_time
+                                             : absl::InfinitePast();
+  }
+};
+
 }  // namespace careseal::identity
 
 #endif  // CARESEAL_SERVICES_IDENTITY_IDENTITY_MODEL_H_

@@ -2,6 +2,7 @@
 
 #include "absl/flags/flag.h"
 #include "services/common/macros.h"
+#include "services/identity/sql_replay_cache.h"
 
 ABSL_FLAG(std::string, token_audience, "careseal",
           "the `aud` every end-user token must carry");
@@ -17,6 +18,12 @@ class IdentityModule::Adapter final : public Authenticator {
                                          absl::Time now) const override {
     return tokens_->Authenticate(peer, bearer_token, now);
   }
+  absl::StatusOr<Principal> AuthenticateCall(const PeerIdentity& peer,
+                                             const CallCredentials& credentials,
+                                             absl::Time now) const override {
+    return tokens_->Authenticate(peer, credentials.bearer_token, now,
+                                 credentials.break_glass_grant);
+  }
 
  private:
   const TokenAuthenticator* const tokens_;
@@ -31,12 +38,13 @@ IdentityOptions IdentityOptionsFromFlags() {
 absl::StatusOr<std::unique_ptr<IdentityModule>> IdentityModule::Create(
     ServerEnv& env, IdentityOptions options) {
   RETURN_IF_ERROR(IdentityManager::Migrate(*env.db));
+  RETURN_IF_ERROR(env.db->Migrate("identity_replay", ReplayCacheMigrations()));
   std::unique_ptr<IdentityModule> module(new IdentityModule());
   module->manager_ = std::make_unique<IdentityManager>(
       IdentityDeps{env.db, env.clock, env.random, env.sealer});
   ASSIGN_OR_RETURN(module->tokens_,
                    TokenAuthenticator::Create(module->manager_.get(), env.clock,
-                                              options.tokens));
+                                              options.tokens, env.db));
   module->grpc_ =
       std::make_unique<IdentityGrpc>(env.edge(), module->manager_.get());
   AddIdentityPolicy(*env.policy);

@@ -40,6 +40,10 @@ using sql::Text;
   "tenant, patient_id, session_id, link, target, state, create_time_us, " \
   "idle_expire_us, expire_us, end_time_us, token_hash"
 
+#define GRANT_COLUMNS                                                  \
+  "tenant, clinician_id, grant_id, patient_id, reason_sealed, state, " \
+  "start_time_us, expire_time_us, end_time_us"
+
 std::optional<absl::Time> OptTime(const sql::Row& r, size_t i) {
   if (r.IsNull(i)) return std::nullopt;
   return FromMicros(r.Int(i));
@@ -231,6 +235,16 @@ const std::vector<sql::Migration>& IdentityMigrations() {
        "  PRIMARY KEY (tenant, patient_id, session_id));"
        "CREATE UNIQUE INDEX identity_sessions_by_token ON identity_sessions "
        "(token_hash)"},
+      {5,
+       "CREATE TABLE identity_break_glass ("
+       "  tenant TEXT NOT NULL, clinician_id TEXT NOT NULL,"
+       "  grant_id TEXT NOT NULL, patient_id TEXT NOT NULL,"
+       "  reason_sealed BLOB NOT NULL, state BIGINT NOT NULL,"
+       "  start_time_us BIGINT NOT NULL, expire_time_us BIGINT NOT NULL,"
+       "  end_time_us BIGINT,"
+       "  PRIMARY KEY (tenant, clinician_id, grant_id));"
+       "CREATE INDEX identity_break_glass_by_time ON identity_break_glass "
+       "(tenant, start_time_us, grant_id)"},
   };
   return *migrations;
 }
@@ -608,6 +622,93 @@ absl::StatusOr<PatientSession> SqlIdentityStore::FindSessionByTokenHash(
                                         {sql::Bytes(std::string(hash))}));
   if (rows.empty()) return ResourceNotFound();
   return SessionFromRow(rows[0]);
+}
+
+namespace {
+
+BreakGlassRow GrantFromRow(const sql::Row& r) {
+  BreakGlassRow row;
+  BreakGlassGrant& g = row.grant;
+  g.tenant = r.Str(0);
+  g.clinician_id = r.Str(1);
+  g.id = r.Str(2);
+  g.patient_id = r.Str(3);
+  row.reason_sealed = r.Str(4);
+  g.state = static_cast<BreakGlassState>(r.Int(5));
+  g.start_time = FromMicros(r.Int(6));
+  g.expire_time = FromMicros(r.Int(7));
+  g.end_time = OptTime(r, 8);
+  return row;
+}
+
+}  // namespace
+
+absl::Status SqlIdentityStore::InsertGrant(sql::Txn& txn,
+                                           const BreakGlassRow& row) {
+  const BreakGlassGrant& g = row.grant;
+  return txn
+      .Exec("INSERT INTO identity_break_glass (" GRANT_COLUMNS
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            {Text(g.tenant), Text(g.clinician_id), Text(g.id),
+             Text(g.patient_id), sql::Bytes(row.reason_sealed),
+             Int(static_cast<int64_t>(g.state)), Int(ToMicros(g.start_time)),
+             Int(ToMicros(g.expire_time)), OptMicros(g.end_time)})
+      .status();
+}
+
+absl::Status SqlIdentityStore::UpdateGrant(sql::Txn& txn,
+                                           const BreakGlassGrant& g) {
+  return txn
+      .Exec(
+          "UPDATE identity_break_glass SET state = ?, end_time_us = ? WHERE "
+          "tenant = ? AND clinician_id = ? AND grant_id = ?",
+          {Int(static_cast<int64_t>(g.state)), OptMicros(g.end_time),
+           Text(g.tenant), Text(g.clinician_id), Text(g.id)})
+      .status();
+}
+
+absl::StatusOr<BreakGlassRow> SqlIdentityStore::GetGrant(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view clinician_id,
+    absl::string_view id) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT " GRANT_COLUMNS
+                " FROM identity_break_glass WHERE tenant = ? AND "
+                "clinician_id = ? AND grant_id = ?",
+                {Text(std::string(tenant)), Text(std::string(clinician_id)),
+                 Text(std::string(id))}));
+  if (rows.empty()) return ResourceNotFound();
+  return GrantFromRow(rows[0]);
+}
+
+absl::StatusOr<std::vector<BreakGlassRow>> SqlIdentityStore::ListGrants(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view clinician_id,
+    absl::string_view patient_id, bool first, int64_t after_start_us,
+    absl::string_view after_id, int limit) {
+  std::string sql =
+      "SELECT " GRANT_COLUMNS " FROM identity_break_glass WHERE tenant = ?";
+  std::vector<sql::Value> params = {Text(std::string(tenant))};
+  if (!clinician_id.empty()) {
+    sql += " AND clinician_id = ?";
+    params.push_back(Text(std::string(clinician_id)));
+  }
+  if (!patient_id.empty()) {
+    sql += " AND patient_id = ?";
+    params.push_back(Text(std::string(patient_id)));
+  }
+  if (!first) {
+    sql += " AND (start_time_us < ? OR (start_time_us = ? AND grant_id < ?))";
+    params.push_back(Int(after_start_us));
+    params.push_back(Int(after_start_us));
+    params.push_back(Text(std::string(after_id)));
+  }
+  sql += " ORDER BY start_time_us DESC, grant_id DESC LIMIT ?";
+  params.push_back(Int(limit));
+  ASSIGN_OR_RETURN(auto rows, txn.Query(sql, params));
+  std::vector<BreakGlassRow> out;
+  out.reserve(rows.size());
+  for (const sql::Row& r : rows) out.push_back(GrantFromRow(r));
+  return out;
 }
 
 }  // namespace careseal::identity

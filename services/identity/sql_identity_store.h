@@ -26,6 +26,12 @@ struct PatientRow {
   absl::Time update_time;
 };
 
+// A break-glass grant as stored: the reason sealed.
+struct BreakGlassRow {
+  BreakGlassGrant grant;  // grant.reason is empty
+  std::string reason_sealed;
+};
+
 class SqlIdentityStore {
  public:
   // ALREADY_EXISTS (TENANT_ID_TAKEN) if the id is taken.
@@ -97,6 +103,22 @@ class SqlIdentityStore {
                                             absl::string_view id);
   absl::StatusOr<PatientSession> FindSessionByTokenHash(sql::Txn& txn,
                                                         absl::string_view hash);
+
+  absl::Status InsertGrant(sql::Txn& txn, const BreakGlassRow& g);
+  // Writes state and end_time.
+  absl::Status UpdateGrant(sql::Txn& txn, const BreakGlassGrant& g);
+  // NOT_FOUND (RESOURCE_NOT_FOUND) if absent.
+  absl::StatusOr<BreakGlassRow> GetGrant(sql::Txn& txn,
+                                         absl::string_view tenant,
+                                         absl::string_view clinician_id,
+                                         absl::string_view id);
+  // Newest first (start time, then id, descending), strictly after the
+  // keyset position (after_start_us, after_id) unless `first`; only the
+  // clinician's (unless empty) and the patient's (unless empty).
+  absl::StatusOr<std::vector<BreakGlassRow>> ListGrants(
+      sql::Txn& txn, absl::string_view tenant, absl::string_view clinician_id,
+      absl::string_view patient_id, bool first, int64_t after_start_us,
+      absl::string_view after_id, int limit);
 };
 
 }  // namespace careseal::identity

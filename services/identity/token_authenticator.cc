@@ -4,12 +4,14 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "services/common/crypto/encoding.h"
 #include "services/common/macros.h"
 #include "services/common/platform/resource_name.h"
 #include "services/common/status.h"
+#include "services/identity/sql_replay_cache.h"
 
 namespace careseal::identity {
 namespace {
@@ -69,14 +71,18 @@ bool Lists(const Issuer& issuer, absl::string_view peer_uri) {
 
 absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::Create(
     const IdentityManager* manager, const Clock* clock,
-    TokenAuthenticatorOptions options) {
+    TokenAuthenticatorOptions options, sql::Database* db) {
   if (manager == nullptr || clock == nullptr || options.audience.empty()) {
     return InvalidField("token_audience", "INVALID_TOKEN_AUDIENCE",
                         "the token authenticator needs an audience");
   }
   std::unique_ptr<TokenAuthenticator> a(
       new TokenAuthenticator(manager, std::move(options)));
-  a->replay_cache_ = std::make_unique<authn::InMemoryReplayCache>(clock);
+  if (db != nullptr) {
+    a->replay_cache_ = std::make_unique<SqlReplayCache>(db, clock);
+  } else {
+    a->replay_cache_ = std::make_unique<authn::InMemoryReplayCache>(clock);
+  }
   ASSIGN_OR_RETURN(a->verifier_,
                    authn::JwtVerifier::Create(clock, a->replay_cache_.get()));
   return a;
@@ -105,6 +111,52 @@ absl::StatusOr<std::shared_ptr<const authn::Jwks>> TokenAuthenticator::KeysOf(
 }
 
 absl::StatusOr<Principal> TokenAuthenticator::Authenticate(
+    const PeerIdentity& peer, absl::string_view bearer_token, absl::Time now,
+    absl::string_view break_glass_grant) const {
+  ASSIGN_OR_RETURN(Principal p, AuthenticateToken(peer, bearer_token, now));
+  if (!p.tenant.empty() && p.role != Role::kAdmin && p.role != Role::kPortal &&
+      p.role != Role::kSystem) {
+    ASSIGN_OR_RETURN(bool suspended, manager_->TenantSuspended(p.tenant));
+    if (suspended) {
+      return FailedPrecondition("TENANT_SUSPENDED",
+                                "the clinic's tenant is suspended; its data "
+                                "and audit log are kept");
+    }
+  }
+  if (break_glass_grant.empty()) return p;
+  return ApplyBreakGlass(std::move(p), break_glass_grant);
+}
+
+absl::StatusOr<Principal> TokenAuthenticator::ApplyBreakGlass(
+    Principal p, absl::string_view break_glass_grant) const {
+  const absl::Status invalid = PermissionDenied(
+      "BREAK_GLASS_GRANT_INVALID",
+      "the careseal-break-glass metadata must name one of the calling "
+      "clinician's own break-glass grants");
+  if (p.role != Role::kClinician) return invalid;
+  absl::StatusOr<ResourceName> name = ResourceName::Parse(
+      "tenants/{tenant}/clinicians/{clinician}/breakGlassGrants/{grant}",
+      break_glass_grant, "careseal-break-glass");
+  if (!name.ok() || name->Get("tenant") != p.tenant ||
+      absl::StrCat("tenants/", name->Get("tenant"), "/clinicians/",
+                   name->Get("clinician")) != p.actor) {
+    return invalid;
+  }
+  absl::StatusOr<BreakGlassGrant> grant = manager_->GrantForUse(
+      name->Get("tenant"), name->Get("clinician"), name->Get("grant"));
+  if (!grant.ok()) {
+    return grant.status().code() == absl::StatusCode::kNotFound
+               ? invalid
+               : grant.status();
+  }
+  p.role = Role::kBreakGlass;
+  p.patient = grant->patient_id;
+  p.break_glass_grant = grant->Name();
+  p.break_glass_until = grant->LiveUntil();
+  return p;
+}
+
+absl::StatusOr<Principal> TokenAuthenticator::AuthenticateToken(
     const PeerIdentity& peer, absl::string_view bearer_token,
     absl::Time now) const {
   if (bearer_token.empty()) return PrincipalForPeer(peer);

@@ -25,12 +25,23 @@
 //        `sid` is the session token of an active portal session of that
 //        patient within its idle (15 min) and absolute (12 h) limits
 //        (SESSION_EXPIRED); each such call extends the idle limit.
+//   4. Break-glass (metadata `careseal-break-glass: {grant}`): only for a
+//      clinician (by token or by clinician certificate) presenting one of
+//      their own grants: the principal becomes role break_glass for the
+//      grant's patient, carrying the grant's name and the end of its access
+//      (an ended or expired grant is then refused by the edge and the
+//      policy: BREAK_GLASS_EXPIRED). Anyone else, or a grant that is not
+//      theirs or does not exist: PERMISSION_DENIED
+//      (BREAK_GLASS_GRANT_INVALID).
 //
-// Replay cache: in this process's memory (authn::InMemoryReplayCache),
-// entries kept until exp + skew. A restarted process, or another replica,
-// does not know the jti values accepted before: a token captured in transit
-// could be replayed there within its (at most 15 minute) life. See
-// docs/IDENTITY.md.
+// Tenant state: a principal of a tenant that exists and is suspended
+// (every role but admin, portal and system) is refused with
+// FAILED_PRECONDITION (TENANT_SUSPENDED) on every call.
+//
+// Replay cache: durable (SqlReplayCache, sql_replay_cache.h) when created
+// with a database: a restarted process refuses a jti accepted before, for
+// as long as the token could be valid (exp + skew). Without a database, in
+// this process's memory only. See docs/IDENTITY.md.
 //
 // Thread-safe.
 #ifndef CARESEAL_SERVICES_IDENTITY_TOKEN_AUTHENTICATOR_H_
@@ -47,6 +58,7 @@
 #include "services/common/authn/jwt.h"
 #include "services/common/identity.h"
 #include "services/common/platform/principal.h"
+#include "services/common/sql/database.h"
 #include "services/identity/identity_manager.h"
 
 namespace careseal::identity {
@@ -65,16 +77,24 @@ struct TokenAuthenticatorOptions {
 
 class TokenAuthenticator {
  public:
-  // REQUIRES: `manager` and `clock` outlive the authenticator.
+  // REQUIRES: `manager`, `clock` and `db` outlive the authenticator; `db`
+  // (nullable: in-memory replay cache) has ReplayCacheMigrations applied.
   static absl::StatusOr<std::unique_ptr<TokenAuthenticator>> Create(
       const IdentityManager* manager, const Clock* clock,
-      TokenAuthenticatorOptions options);
+      TokenAuthenticatorOptions options, sql::Database* db = nullptr);
 
-  absl::StatusOr<Principal> Authenticate(const PeerIdentity& peer,
-                                         absl::string_view bearer_token,
-                                         absl::Time now) const;
+  absl::StatusOr<Principal> Authenticate(
+      const PeerIdentity& peer, absl::string_view bearer_token, absl::Time now,
+      absl::string_view break_glass_grant = "") const;
 
  private:
+  absl::StatusOr<Principal> AuthenticateToken(const PeerIdentity& peer,
+                                              absl::string_view bearer_token,
+                                              absl::Time now) const;
+  // Step 4 on an authenticated principal.
+  absl::StatusOr<Principal> ApplyBreakGlass(
+      Principal p, absl::string_view break_glass_grant) const;
+
   TokenAuthenticator(const IdentityManager* manager,
                      TokenAuthenticatorOptions options)
       : manager_(manager), options_(std::move(options)) {}
@@ -85,7 +105,7 @@ class TokenAuthenticator {
 
   const IdentityManager* const manager_;
   const TokenAuthenticatorOptions options_;
-  std::unique_ptr<authn::InMemoryReplayCache> replay_cache_;
+  std::unique_ptr<authn::ReplayCache> replay_cache_;
   std::unique_ptr<authn::JwtVerifier> verifier_;
 
   struct CachedKeys {

@@ -7,7 +7,7 @@
 // "Roles:" lines of the contracts (parsed as in authz_matrix_test.cc), so a
 // policy row that disagrees with its contract fails here too. Peer-only
 // callers are covered by authz_matrix_test.cc; ownership (own/other patient,
-// other tenant) by the services' own tests; break-glass is not built yet.
+// other tenant) and break-glass by authz_ownership_matrix_test.cc.
 #include <grpcpp/generic/generic_stub.h>
 
 #include <filesystem>

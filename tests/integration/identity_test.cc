@@ -13,7 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "clients/cpp/audit_client.h"
+#include "clients/cpp/events_client.h"
 #include "clients/cpp/identity_client.h"
 #include "clients/cpp/messaging_client.h"
 #include "gtest/gtest.h"
@@ -713,6 +716,9 @@ TEST_F(IdentityTest, FiveWrongDatesOfBirthLockTheLinkDurably) {
                   absl::StrCat(5 - i, " attempts remaining")),
               std::string::npos)
         << wrong.status();
+    EXPECT_EQ(client::ErrorMetadata(wrong.status(), "attempts_remaining"),
+              absl::StrCat(5 - i))
+        << i;
   }
   // Locked, across a restart, even with the right date.
   server_.Restart();
@@ -902,6 +908,361 @@ TEST_F(IdentityTest, TokenRejectionsAreAudited) {
                   })
                   .ok());
   EXPECT_EQ(count, 1);
+}
+
+TEST_F(IdentityTest, ReplayedTokenIsRefusedAfterRestart) {
+  const std::string all = "tenants/clinic-a/patients/-";
+  const std::string token = Sign(*es_, Claims(kEhrIss, "u-100"));
+  ASSERT_TRUE(UnreadCounts(kEhrA, all, token).ok());
+  EXPECT_EQ(ErrorReason(UnreadCounts(kEhrA, all, token)), "TOKEN_REPLAYED");
+  // A new process over the same store remembers it.
+  server_.Restart();
+  const absl::Status replay = UnreadCounts(kEhrA, all, token);
+  EXPECT_EQ(replay.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ErrorReason(replay), "TOKEN_REPLAYED");
+  EXPECT_TRUE(
+      UnreadCounts(kEhrA, all, Sign(*es_, Claims(kEhrIss, "u-100"))).ok());
+
+  // Rows go once past exp + skew: 5 min + 30 s after issue.
+  auto count = [&](bool expired_only) {
+    int64_t n = -1;
+    EXPECT_TRUE(
+        server_.env()
+            .db
+            ->Read([&](sql::Txn& txn) -> absl::Status {
+              auto rows = txn.Query(
+                  expired_only ? "SELECT COUNT(*) FROM "
+                                 "identity_token_jtis WHERE "
+                                 "expire_us <= ?"
+                               : "SELECT COUNT(*) FROM "
+                                 "identity_token_jtis WHERE ? >= 0",
+                  {sql::Int(absl::ToUnixMicros(server_.clock().Now()))});
+              if (!rows.ok()) return rows.status();
+              n = (*rows)[0].Int(0);
+              return absl::OkStatus();
+            })
+            .ok());
+    return n;
+  };
+  DrainWrites();
+  EXPECT_EQ(count(false), 2);
+  server_.clock().Advance(absl::Minutes(5) + absl::Seconds(31));
+  EXPECT_EQ(count(true), 2);
+  ASSERT_TRUE(
+      UnreadCounts(kEhrA, all, Sign(*es_, Claims(kEhrIss, "u-100"))).ok());
+  DrainWrites();
+  EXPECT_EQ(count(true), 0);
+  EXPECT_EQ(count(false), 1);
+}
+
+TEST_F(IdentityTest, SuspendedTenantRefusesEveryCallOfThatTenant) {
+  const std::string sid = OpenSession();
+  v1::UpdateTenantRequest up;
+  up.mutable_tenant()->set_name("tenants/clinic-a");
+  up.mutable_tenant()->set_state(v1::TENANT_STATE_SUSPENDED);
+  up.mutable_update_mask()->add_paths("state");
+  ASSERT_TRUE(admin_.UpdateTenant(up).ok());
+
+  v1::GetPatientRequest get;
+  get.set_name(patient_);
+  for (auto [label, client, token] :
+       {std::tuple{"EHR", &ehr_a_, std::string()},
+        std::tuple{"clinician", &ehr_a_, Sign(*es_, Claims(kEhrIss, "u-100"))},
+        std::tuple{"patient", &portal_, PatientToken(sid)}}) {
+    auto r = client->GetPatient(get, As(token));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition)
+        << label;
+    EXPECT_EQ(ErrorReason(r.status()), "TENANT_SUSPENDED") << label;
+  }
+  // Another tenant is unaffected; the admin still reaches the tenant and
+  // reactivates it.
+  v1::GetTenantRequest tenant_b;
+  tenant_b.set_name("tenants/clinic-b");
+  EXPECT_TRUE(ehr_b_.GetTenant(tenant_b).ok());
+  up.mutable_tenant()->set_state(v1::TENANT_STATE_ACTIVE);
+  ASSERT_TRUE(admin_.UpdateTenant(up).ok());
+  EXPECT_TRUE(ehr_a_.GetPatient(get).ok());
+}
+
+// ------------------------------------------------------------ Break-glass
+
+class BreakGlassTest : public IdentityTest {
+ protected:
+  void SetUp() override {
+    IdentityTest::SetUp();
+    ASSERT_TRUE(CreateClinician("dr-b", "u-300", {}, false, false).ok());
+    v1::CreatePatientRequest q;
+    q.set_parent("tenants/clinic-a");
+    q.mutable_patient()->set_external_id("MRN-0815-QQ");
+    *q.mutable_patient()->mutable_date_of_birth() = Dob(1990, 1, 1);
+    auto created = ehr_a_.CreatePatient(q);
+    ASSERT_TRUE(created.ok()) << created.status();
+    other_patient_ = created->patient().name();
+  }
+
+  std::string DrA() { return Sign(*es_, Claims(kEhrIss, "u-100")); }
+  std::string DrB() { return Sign(*es_, Claims(kEhrIss, "u-300")); }
+  std::string Auditor() { return Sign(*es_, Claims(kEhrIss, "u-200")); }
+
+  absl::StatusOr<v1::StartBreakGlassResponse> Start(
+      const std::string& token, const std::string& parent,
+      const std::string& patient, const std::string& reason,
+      absl::Duration duration = absl::ZeroDuration()) {
+    v1::StartBreakGlassRequest r;
+    r.set_parent(parent);
+    r.set_patient(patient);
+    r.set_reason(reason);
+    if (duration != absl::ZeroDuration()) {
+      r.mutable_duration()->set_seconds(absl::ToInt64Seconds(duration));
+    }
+    return ehr_a_.StartBreakGlass(r, As(token));
+  }
+
+  // GetPatient by dr-a under `grant`.
+  absl::Status ReadUnder(const std::string& grant, const std::string& patient) {
+    v1::GetPatientRequest r;
+    r.set_name(patient);
+    CallOptions o = As(DrA());
+    o.break_glass_grant = grant;
+    return ehr_a_.GetPatient(r, o).status();
+  }
+
+  std::vector<v1::AuditEvent> BreakGlassAudit() {
+    client::AuditClient audit(server_.ChannelFor(kAdmin));
+    v1::ListAuditEventsRequest r;
+    r.set_parent("tenants/clinic-a");
+    r.set_category(v1::AUDIT_CATEGORY_BREAK_GLASS);
+    r.set_page_size(1000);
+    auto list = audit.ListAuditEvents(r);
+    EXPECT_TRUE(list.ok()) << list.status();
+    if (!list.ok()) return {};
+    return {list->events().begin(), list->events().end()};
+  }
+
+  std::vector<v1::Event> Events(v1::EventType type) {
+    client::EventsClient events(server_.ChannelFor(kEhrA));
+    v1::ListEventsRequest r;
+    r.set_parent("tenants/clinic-a");
+    r.add_types(type);
+    auto list = events.ListEvents(r);
+    EXPECT_TRUE(list.ok()) << list.status();
+    if (!list.ok()) return {};
+    return {list->events().begin(), list->events().end()};
+  }
+
+  static constexpr char kDrA[] = "tenants/clinic-a/clinicians/dr-a";
+  static constexpr char kReason[] = "Unconscious patient in the ED, no EHR";
+  std::string other_patient_;
+};
+
+TEST_F(BreakGlassTest, StartValidatesReasonDurationSelfAndPatient) {
+  auto short_reason = Start(DrA(), kDrA, patient_, "urgent");
+  EXPECT_EQ(short_reason.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(short_reason.status()), "REASON_TOO_SHORT");
+  EXPECT_EQ(ErrorField(short_reason.status()), "reason");
+  for (absl::Duration d :
+       {absl::Minutes(4), absl::Hours(4) + absl::Seconds(1)}) {
+    auto bad = Start(DrA(), kDrA, patient_, kReason, d);
+    EXPECT_EQ(ErrorReason(bad.status()), "DURATION_OUT_OF_RANGE") << d;
+    EXPECT_EQ(ErrorField(bad.status()), "duration");
+  }
+  auto not_self =
+      Start(DrA(), "tenants/clinic-a/clinicians/dr-b", patient_, kReason);
+  EXPECT_EQ(not_self.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ErrorReason(not_self.status()), "NOT_SELF");
+  // An absent patient and another tenant's answer alike.
+  auto absent = Start(DrA(), kDrA, "tenants/clinic-a/patients/nobody", kReason);
+  auto foreign =
+      Start(DrA(), kDrA, "tenants/clinic-b/patients/nobody", kReason);
+  EXPECT_EQ(absent.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(foreign.status().code(), absent.status().code());
+  EXPECT_EQ(foreign.status().message(), absent.status().message());
+  // The EHR itself, a patient or an auditor cannot start one.
+  EXPECT_EQ(ErrorReason(Start("", kDrA, patient_, kReason).status()),
+            "ROLE_NOT_ALLOWED");
+  EXPECT_EQ(ErrorReason(Start(Auditor(), kDrA, patient_, kReason).status()),
+            "ROLE_NOT_ALLOWED");
+  // Nothing was stored by any refusal.
+  v1::ListBreakGlassGrantsRequest list;
+  list.set_parent("tenants/clinic-a/clinicians/-");
+  auto all = admin_.ListBreakGlassGrants(list);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->grants_size(), 0);
+  EXPECT_TRUE(Events(v1::EVENT_TYPE_BREAK_GLASS_STARTED).empty());
+}
+
+TEST_F(BreakGlassTest, GrantWorksUntilExpiryForItsPatientOnly) {
+  const absl::Time t0 = server_.clock().Now();
+  auto started = Start(DrA(), kDrA, patient_, kReason, absl::Minutes(30));
+  ASSERT_TRUE(started.ok()) << started.status();
+  const v1::BreakGlassGrant& g = started->grant();
+  EXPECT_TRUE(
+      absl::StartsWith(g.name(), std::string(kDrA) + "/breakGlassGrants/"));
+  EXPECT_EQ(g.patient(), patient_);
+  EXPECT_EQ(g.reason(), kReason);
+  EXPECT_EQ(g.state(), v1::BREAK_GLASS_STATE_ACTIVE);
+  EXPECT_EQ(g.expire_time().seconds(),
+            absl::ToUnixSeconds(t0 + absl::Minutes(30)));
+
+  EXPECT_TRUE(ReadUnder(g.name(), patient_).ok());
+  // Another patient of the same tenant: exactly like an absent one, although
+  // the same clinician without the grant may read them.
+  const absl::Status other = ReadUnder(g.name(), other_patient_);
+  const absl::Status absent =
+      ReadUnder(g.name(), "tenants/clinic-a/patients/nobody");
+  EXPECT_EQ(other.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(other.message(), absent.message());
+  EXPECT_EQ(ErrorReason(other), ErrorReason(absent));
+  v1::GetPatientRequest plain;
+  plain.set_name(other_patient_);
+  EXPECT_TRUE(ehr_a_.GetPatient(plain, As(DrA())).ok());
+  // Another tenant's patient likewise.
+  EXPECT_EQ(ReadUnder(g.name(), "tenants/clinic-b/patients/nobody").message(),
+            absent.message());
+
+  // The grant is stored: it survives a restart.
+  server_.Restart();
+  server_.clock().Advance(absl::Minutes(30) - absl::Seconds(1));
+  EXPECT_TRUE(ReadUnder(g.name(), patient_).ok());
+  server_.clock().Advance(absl::Seconds(2));  // expiry + 1 s
+  const absl::Status late = ReadUnder(g.name(), patient_);
+  EXPECT_EQ(late.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ErrorReason(late), "BREAK_GLASS_EXPIRED");
+
+  v1::ListBreakGlassGrantsRequest list;
+  list.set_parent(kDrA);
+  auto mine = ehr_a_.ListBreakGlassGrants(list, As(DrA()));
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  ASSERT_EQ(mine->grants_size(), 1);
+  EXPECT_EQ(mine->grants(0).state(), v1::BREAK_GLASS_STATE_EXPIRED);
+}
+
+TEST_F(BreakGlassTest, EndedGrantsAndOthersGrantsAreRefused) {
+  auto a = Start(DrA(), kDrA, patient_, kReason);
+  ASSERT_TRUE(a.ok()) << a.status();
+  server_.clock().Advance(absl::Seconds(1));
+  auto b = Start(DrB(), "tenants/clinic-a/clinicians/dr-b", patient_, kReason);
+  ASSERT_TRUE(b.ok()) << b.status();
+  const std::string grant = a->grant().name();
+
+  // dr-a may not use dr-b's grant, nor one that does not exist; an EHR
+  // acting for itself may not use any.
+  EXPECT_EQ(ErrorReason(ReadUnder(b->grant().name(), patient_)),
+            "BREAK_GLASS_GRANT_INVALID");
+  EXPECT_EQ(ErrorReason(ReadUnder(grant + "x", patient_)),
+            "BREAK_GLASS_GRANT_INVALID");
+  v1::GetPatientRequest get;
+  get.set_name(patient_);
+  CallOptions peer_only = As("");
+  peer_only.break_glass_grant = grant;
+  auto ehr = ehr_a_.GetPatient(get, peer_only);
+  EXPECT_EQ(ehr.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ErrorReason(ehr.status()), "BREAK_GLASS_GRANT_INVALID");
+
+  // dr-a cannot end dr-b's grant (like an absent one); the admin can.
+  v1::EndBreakGlassRequest end_b;
+  end_b.set_name(b->grant().name());
+  EXPECT_EQ(ehr_a_.EndBreakGlass(end_b, As(DrA())).status().code(),
+            absl::StatusCode::kNotFound);
+  auto ended_b = admin_.EndBreakGlass(end_b);
+  ASSERT_TRUE(ended_b.ok()) << ended_b.status();
+  EXPECT_EQ(ended_b->grant().state(), v1::BREAK_GLASS_STATE_ENDED);
+
+  EXPECT_TRUE(ReadUnder(grant, patient_).ok());
+  server_.clock().Advance(absl::Minutes(3));
+  v1::EndBreakGlassRequest end;
+  end.set_name(grant);
+  auto ended = ehr_a_.EndBreakGlass(end, As(DrA()));
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->grant().state(), v1::BREAK_GLASS_STATE_ENDED);
+  EXPECT_EQ(ended->grant().end_time().seconds(),
+            absl::ToUnixSeconds(server_.clock().Now()));
+  const absl::Status after = ReadUnder(grant, patient_);
+  EXPECT_EQ(after.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ErrorReason(after), "BREAK_GLASS_EXPIRED");
+  // Ending again returns it unchanged.
+  server_.clock().Advance(absl::Minutes(1));
+  auto again = ehr_a_.EndBreakGlass(end, As(DrA()));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->grant().end_time().seconds(),
+            ended->grant().end_time().seconds());
+
+  // Lists: a clinician their own only; an auditor the tenant's, newest
+  // first, optionally by patient.
+  v1::ListBreakGlassGrantsRequest list;
+  list.set_parent("tenants/clinic-a/clinicians/-");
+  EXPECT_EQ(ehr_a_.ListBreakGlassGrants(list, As(DrA())).status().code(),
+            absl::StatusCode::kNotFound);
+  auto all = ehr_a_.ListBreakGlassGrants(list, As(Auditor()));
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->grants_size(), 2);
+  EXPECT_EQ(all->grants(0).name(), b->grant().name());  // newest first
+  list.set_patient(other_patient_);
+  all = ehr_a_.ListBreakGlassGrants(list, As(Auditor()));
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->grants_size(), 0);
+  list.set_page_size(1);
+  list.set_patient("");
+  auto page1 = admin_.ListBreakGlassGrants(list);
+  ASSERT_TRUE(page1.ok()) << page1.status();
+  ASSERT_EQ(page1->grants_size(), 1);
+  list.set_page_token(page1->next_page_token());
+  auto page2 = admin_.ListBreakGlassGrants(list);
+  ASSERT_TRUE(page2.ok()) << page2.status();
+  ASSERT_EQ(page2->grants_size(), 1);
+  EXPECT_EQ(page2->grants(0).name(), grant);
+  EXPECT_TRUE(page2->next_page_token().empty());
+}
+
+TEST_F(BreakGlassTest, StartEndAndEveryUseAreAuditedFlaggedAndEmitted) {
+  auto started = Start(DrA(), kDrA, patient_, kReason);
+  ASSERT_TRUE(started.ok()) << started.status();
+  const std::string grant = started->grant().name();
+  ASSERT_TRUE(ReadUnder(grant, patient_).ok());
+  ASSERT_EQ(ReadUnder(grant, other_patient_).code(),
+            absl::StatusCode::kNotFound);
+  v1::EndBreakGlassRequest end;
+  end.set_name(grant);
+  ASSERT_TRUE(ehr_a_.EndBreakGlass(end, As(DrA())).ok());
+
+  int starts = 0, uses = 0, refused = 0, ends = 0;
+  for (const v1::AuditEvent& e : BreakGlassAudit()) {
+    EXPECT_EQ(e.leaf_data().find(kReason), std::string::npos)
+        << "the reason is sealed, not audited";
+    if (absl::EndsWith(e.action(), "/StartBreakGlass")) {
+      ++starts;
+      EXPECT_EQ(e.resource(), grant);
+      EXPECT_EQ(e.patient(), patient_);
+      EXPECT_EQ(e.actor().name(), kDrA);
+    } else if (absl::EndsWith(e.action(), "/EndBreakGlass")) {
+      ++ends;
+    } else if (absl::EndsWith(e.action(), "/GetPatient")) {
+      EXPECT_EQ(e.actor().role(), v1::ROLE_BREAK_GLASS);
+      EXPECT_EQ(e.actor().break_glass_grant(), grant);
+      EXPECT_EQ(e.actor().name(), kDrA);
+      if (e.outcome_code() == 0) {
+        ++uses;
+        EXPECT_EQ(e.patient(), patient_);
+      } else {
+        ++refused;
+      }
+    }
+  }
+  EXPECT_EQ(starts, 1);
+  EXPECT_EQ(uses, 1);
+  EXPECT_EQ(ends, 1);
+  // The read of another patient, refused like an absent one, is flagged
+  // too.
+  EXPECT_EQ(refused, 1);
+
+  const auto started_events = Events(v1::EVENT_TYPE_BREAK_GLASS_STARTED);
+  ASSERT_EQ(started_events.size(), 1u);
+  EXPECT_EQ(started_events[0].resource(), grant);
+  EXPECT_EQ(started_events[0].patient(), patient_);
+  EXPECT_EQ(started_events[0].actor().name(), kDrA);
+  const auto ended_events = Events(v1::EVENT_TYPE_BREAK_GLASS_ENDED);
+  ASSERT_EQ(ended_events.size(), 1u);
+  EXPECT_EQ(ended_events[0].resource(), grant);
 }
 
 }  // namespace

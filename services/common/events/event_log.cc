@@ -42,7 +42,7 @@ EventRecord FromRow(absl::string_view tenant, const sql::Row& r) {
 
 bool IsValidEventType(int value) {
   return value >= static_cast<int>(EventType::kConsentRequested) &&
-         value <= static_cast<int>(EventType::kBreakGlassStarted);
+         value <= static_cast<int>(EventType::kBreakGlassEnded);
 }
 
 std::string EventRecord::Name() const {

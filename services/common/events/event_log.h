@@ -72,6 +72,7 @@ enum class EventType : int {
   kMessageRead = 20,
   kMessageRetracted = 21,
   kBreakGlassStarted = 22,
+  kBreakGlassEnded = 23,
 };
 
 // True for a defined value other than kUnspecified.

@@ -2,8 +2,10 @@
 
 #include <string>
 
+#include "absl/strings/strip.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/common/error_metadata.h"
 #include "services/common/status.h"
 
 namespace careseal {
@@ -19,6 +21,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   google::rpc::ErrorInfo info;
   info.set_reason(reason);
   info.set_domain(std::string(kErrorDomain));
+  status.ForEachPayload([&info](absl::string_view url, const absl::Cord& v) {
+    absl::string_view key = url;
+    if (absl::ConsumePrefix(&key, kErrorMetadataUrlPrefix) && !key.empty()) {
+      (*info.mutable_metadata())[std::string(key)] = std::string(v);
+    }
+  });
   rpc_status.add_details()->PackFrom(info);
   std::string field = ErrorField(status);
   if (!field.empty()) {

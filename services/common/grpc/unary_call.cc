@@ -133,15 +133,6 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   std::atomic<bool> completed_{false};
 };
 
-absl::string_view BearerToken(const grpc::CallbackServerContext& context) {
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) return "";
-  absl::string_view value(it->second.data(), it->second.size());
-  if (!absl::ConsumePrefix(&value, "Bearer ")) return "\x01malformed";
-  return value;
-}
-
 absl::Status Fingerprint(const google::protobuf::Message& request,
                          CallContext& call) {
   const google::protobuf::FieldDescriptor* field =
@@ -169,6 +160,31 @@ absl::Status Fingerprint(const google::protobuf::Message& request,
 }
 
 }  // namespace
+
+CallCredentials CredentialsOf(const grpc::CallbackServerContext& context) {
+  CallCredentials out;
+  const auto& metadata = context.client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    absl::string_view value(it->second.data(), it->second.size());
+    out.bearer_token =
+        absl::ConsumePrefix(&value, "Bearer ") ? value : "\x01malformed";
+  }
+  if (auto it = metadata.find(kBreakGlassMetadata); it != metadata.end()) {
+    out.break_glass_grant =
+        absl::string_view(it->second.data(), it->second.size());
+  }
+  return out;
+}
+
+absl::StatusOr<Principal> Authenticator::AuthenticateCall(
+    const PeerIdentity& peer, const CallCredentials& credentials,
+    absl::Time now) const {
+  if (!credentials.break_glass_grant.empty()) {
+    return PermissionDenied("BREAK_GLASS_GRANT_INVALID",
+                            "this server knows no break-glass grants");
+  }
+  return Authenticate(peer, credentials.bearer_token, now);
+}
 
 absl::StatusOr<Principal> PeerOnlyAuthenticator::Authenticate(
     const PeerIdentity& peer, absl::string_view bearer_token,
@@ -224,8 +240,8 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
   call.principal.peer = peer->uri;
   call.principal.actor = peer->uri;
   call.unauthenticated = true;  // until the authenticator accepts it
-  absl::StatusOr<Principal> principal =
-      edge.authenticator->Authenticate(*peer, BearerToken(*context), call.now);
+  absl::StatusOr<Principal> principal = edge.authenticator->AuthenticateCall(
+      *peer, CredentialsOf(*context), call.now);
   if (!principal.ok()) {
     finish(principal.status());
     return reactor;
@@ -237,6 +253,13 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
         "ROLE_NOT_ALLOWED",
         absl::StrCat("the role ", RoleName(call.principal.role),
                      " may not call ", method)));
+    return reactor;
+  }
+  if (call.principal.role == Role::kBreakGlass &&
+      call.now >= call.principal.break_glass_until) {
+    // Refused before the body, whatever it authorizes; audited with the
+    // grant.
+    finish(BreakGlassExpired());
     return reactor;
   }
   if (absl::Status s = Fingerprint(request, call); !s.ok()) {

@@ -34,6 +34,22 @@
 
 namespace careseal {
 
+// What a call presents besides its peer certificate (views into the call's
+// metadata).
+struct CallCredentials {
+  // The `authorization: Bearer` token; "" if none (a value without the
+  // "Bearer " prefix is passed on as an unparseable token).
+  absl::string_view bearer_token;
+  // The `careseal-break-glass` metadata: a grant name; "" if none.
+  absl::string_view break_glass_grant;
+};
+
+// The credentials in `context`'s client metadata.
+CallCredentials CredentialsOf(const grpc::CallbackServerContext& context);
+
+// The metadata key naming a break-glass grant (identity.proto).
+inline constexpr char kBreakGlassMetadata[] = "careseal-break-glass";
+
 // Turns a peer and its bearer token (empty if none) into the call's
 // principal. Thread-safe.
 class Authenticator {
@@ -42,6 +58,12 @@ class Authenticator {
   virtual absl::StatusOr<Principal> Authenticate(const PeerIdentity& peer,
                                                  absl::string_view bearer_token,
                                                  absl::Time now) const = 0;
+  // With every credential of the call. An authenticator that knows no
+  // break-glass grants refuses one (PERMISSION_DENIED
+  // (BREAK_GLASS_GRANT_INVALID)); otherwise Authenticate.
+  virtual absl::StatusOr<Principal> AuthenticateCall(
+      const PeerIdentity& peer, const CallCredentials& credentials,
+      absl::Time now) const;
 };
 
 // Principals from the peer certificate alone. A bearer token is refused
@@ -67,6 +89,13 @@ class AuthenticatorSlot final : public Authenticator {
     const Authenticator* a = current_.load(std::memory_order_acquire);
     return a != nullptr ? a->Authenticate(peer, bearer_token, now)
                         : fallback_.Authenticate(peer, bearer_token, now);
+  }
+  absl::StatusOr<Principal> AuthenticateCall(const PeerIdentity& peer,
+                                             const CallCredentials& credentials,
+                                             absl::Time now) const override {
+    const Authenticator* a = current_.load(std::memory_order_acquire);
+    return a != nullptr ? a->AuthenticateCall(peer, credentials, now)
+                        : fallback_.AuthenticateCall(peer, credentials, now);
   }
 
  private:

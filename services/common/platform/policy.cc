@@ -15,6 +15,12 @@ absl::Status ResourceNotFound() {
                   "caller");
 }
 
+absl::Status BreakGlassExpired() {
+  return PermissionDenied("BREAK_GLASS_EXPIRED",
+                          "the break-glass grant has ended or expired; start "
+                          "a new one with a reason");
+}
+
 void Policy::Allow(absl::string_view method,
                    std::initializer_list<Role> roles) {
   if (!rules_.emplace(std::string(method), std::vector<Role>(roles)).second) {
@@ -48,10 +54,11 @@ absl::Status Policy::Authorize(const Principal& principal,
     case Role::kPortal:  // the domain checks the link token it presents
       return absl::OkStatus();
     case Role::kBreakGlass:
-      if (now >= principal.break_glass_until) {
-        return PermissionDenied("BREAK_GLASS_EXPIRED",
-                                "the break-glass grant has ended; start a new "
-                                "one with a reason");
+      if (now >= principal.break_glass_until) return BreakGlassExpired();
+      // Only the grant's patient; a tenant-level resource that belongs to
+      // no patient (a template) is readable like for any clinician.
+      if (!scope.patient.empty() && scope.patient != principal.patient) {
+        return ResourceNotFound();
       }
       break;
     case Role::kPatient:

@@ -3,10 +3,11 @@
 //   1. The caller's role must be listed for the method, else
 //      PERMISSION_DENIED (ROLE_NOT_ALLOWED).
 //   2. Ownership: a tenant-bound principal only reaches its own tenant; a
-//      patient only their own records; break-glass only while its grant
-//      lasts. A miss is NOT_FOUND (RESOURCE_NOT_FOUND) with the very same
-//      message as a resource that does not exist, so probing other tenants
-//      reveals nothing.
+//      patient only their own records; break-glass only the grant's
+//      patient (and the tenant's patient-less resources) while its grant
+//      lasts (else PERMISSION_DENIED (BREAK_GLASS_EXPIRED)). A miss is
+//      NOT_FOUND (RESOURCE_NOT_FOUND) with the very same message as a resource
+//      that does not exist, so probing other tenants reveals nothing.
 // Each service registers its rows at start-up; a test walks every RPC of
 // every service descriptor and fails if one has no row.
 #ifndef CARESEAL_SERVICES_COMMON_PLATFORM_POLICY_H_
@@ -25,6 +26,10 @@ namespace careseal {
 
 // The one NOT_FOUND answer for absent and foreign resources alike.
 absl::Status ResourceNotFound();
+
+// PERMISSION_DENIED (BREAK_GLASS_EXPIRED): a break-glass grant that has
+// ended or expired.
+absl::Status BreakGlassExpired();
 
 // What a call reaches: the tenant and, if the resource belongs to a patient,
 // the patient id ("-" for "all patients" in list calls).

@@ -39,9 +39,11 @@ struct Principal {
   std::string actor;
   // URI SAN of the peer certificate the call came through.
   std::string peer;
-  // For kPatient: the patient id within `tenant`.
+  // For kPatient, and for kBreakGlass the grant's patient: the patient id
+  // within `tenant`.
   std::string patient;
-  // For kBreakGlass: the grant in force and its end.
+  // For kBreakGlass: the grant in force (its resource name) and the end of
+  // its access (InfinitePast once ended).
   std::string break_glass_grant;
   absl::Time break_glass_until = absl::InfinitePast();
 };

@@ -7,21 +7,6 @@
 #include "services/common/grpc/server_host.h"
 
 namespace careseal::messaging {
-namespace {
-
-// As in unary_call.cc: a call through the process's in-process channel is
-// CareSeal itself; a bearer token is "Bearer <token>".
-absl::string_view BearerToken(const grpc::CallbackServerContext& context) {
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) return "";
-  absl::string_view value(it->second.data(), it->second.size());
-  if (!absl::ConsumePrefix(&value, "Bearer ")) return "\x01malformed";
-  return value;
-}
-
-}  // namespace
-
 bool StreamLimiter::Acquire(const std::string& actor) {
   absl::MutexLock lock(&mu_);
   int& n = open_[actor];
@@ -56,8 +41,8 @@ absl::Status BeginStreamCall(grpc::CallbackServerContext* context,
   call.principal.peer = peer->uri;
   call.principal.actor = peer->uri;
   call.unauthenticated = true;  // until the authenticator accepts it
-  absl::StatusOr<Principal> principal =
-      edge.authenticator->Authenticate(*peer, BearerToken(*context), call.now);
+  absl::StatusOr<Principal> principal = edge.authenticator->AuthenticateCall(
+      *peer, CredentialsOf(*context), call.now);
   if (!principal.ok()) return principal.status();
   call.principal = *std::move(principal);
   call.unauthenticated = false;
