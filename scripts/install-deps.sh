@@ -10,6 +10,7 @@ packages=(
   golang-github-gogo-googleapis-dev grpc-proto libabsl-dev libssl-dev
   libsqlite3-dev sqlite3 libpq-dev libcli11-dev libcjose-dev libjansson-dev
   nlohmann-json3-dev libcpp-httplib-dev libjemalloc-dev
+  libcmark-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format)

@@ -302,11 +302,22 @@ struct PortalServer::Impl {
   void VerifyRefused(const httplib::Request& req, httplib::Response& res,
                      const Ctx& ctx, const absl::Status& status) {
     const std::string reason = client::ErrorReason(status);
+    std::string reason_shown = reason;
     if (reason == "SECOND_FACTOR_MISMATCH") {
-      return VerifyForm(
-          req, res,
-          absl::StrCat("That does not match our records. ", status.message()),
-          403);
+      // The count travels as ErrorInfo metadata; at 0 the link is locked.
+      const std::string left =
+          client::ErrorMetadata(status, "attempts_remaining");
+      if (left == "0") {
+        reason_shown = "LINK_LOCKED";
+      } else {
+        return VerifyForm(
+            req, res,
+            left.empty() ? "That does not match our records. Please try again."
+                         : absl::StrCat("That does not match our records. ",
+                                        left, left == "1" ? " try" : " tries",
+                                        " left before this link locks."),
+            403);
+      }
     }
     if (reason == "WRONG_FACTOR") {
       return VerifyForm(req, res,
@@ -338,7 +349,7 @@ struct PortalServer::Impl {
           "Each link works once. Nothing was signed with it now. If you need "
           "to continue, ask your clinic for a new link.";
       code = 409;
-    } else if (reason == "LINK_LOCKED") {
+    } else if (reason_shown == "LINK_LOCKED") {
       title = "This link is locked";
       message =
           "There were too many tries that did not match. Please contact "

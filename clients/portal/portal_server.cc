@@ -1,12 +1,15 @@
 #include "clients/portal/portal_server.h"
 
+#include <cmark.h>
 #include <httplib.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -54,44 +57,27 @@ std::string Esc(absl::string_view in) {
   return out;
 }
 
-// A small, safe subset of Markdown: "# " and "## " headings, "- " lists,
-// paragraphs. Everything is escaped; no links, no HTML.
+// CommonMark through Debian's libcmark, safe mode: raw HTML is dropped and
+// javascript:/vbscript:/file:/data: (except images) links are removed.
+// Headings move one level down (the page's own title is the only <h1>).
 std::string RenderMarkdown(absl::string_view md) {
-  std::string out, para;
-  bool in_list = false;
-  auto flush = [&] {
-    if (!para.empty()) absl::StrAppend(&out, "<p>", Esc(para), "</p>\n");
-    para.clear();
-  };
-  auto close_list = [&] {
-    if (in_list) out += "</ul>\n";
-    in_list = false;
-  };
-  for (absl::string_view line : absl::StrSplit(md, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) {
-      flush();
-      close_list();
-    } else if (absl::ConsumePrefix(&line, "## ")) {
-      flush();
-      close_list();
-      absl::StrAppend(&out, "<h3>", Esc(line), "</h3>\n");
-    } else if (absl::ConsumePrefix(&line, "# ")) {
-      flush();
-      close_list();
-      absl::StrAppend(&out, "<h2>", Esc(line), "</h2>\n");
-    } else if (absl::ConsumePrefix(&line, "- ")) {
-      flush();
-      if (!in_list) out += "<ul>\n";
-      in_list = true;
-      absl::StrAppend(&out, "<li>", Esc(line), "</li>\n");
-    } else {
-      close_list();
-      absl::StrAppend(&para, para.empty() ? "" : " ", line);
+  cmark_node* doc =
+      cmark_parse_document(md.data(), md.size(), CMARK_OPT_DEFAULT);
+  if (doc == nullptr) return absl::StrCat("<p>", Esc(md), "</p>\n");
+  cmark_iter* it = cmark_iter_new(doc);
+  for (cmark_event_type ev; (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE;) {
+    cmark_node* node = cmark_iter_get_node(it);
+    if (ev == CMARK_EVENT_ENTER &&
+        cmark_node_get_type(node) == CMARK_NODE_HEADING) {
+      cmark_node_set_heading_level(
+          node, std::min(6, cmark_node_get_heading_level(node) + 1));
     }
   }
-  flush();
-  close_list();
+  cmark_iter_free(it);
+  char* html = cmark_render_html(doc, CMARK_OPT_SAFE);
+  std::string out = html == nullptr ? "" : html;
+  std::free(html);
+  cmark_node_free(doc);
   return out;
 }
 

@@ -29,6 +29,7 @@
 #include "clients/cpp/messaging_client.h"
 #include "clients/cpp/presession_client.h"
 #include "clients/cpp/receipt.h"
+#include "clients/portal/portal_impl.h"
 #include "clients/portal/portal_server.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -250,6 +251,23 @@ class PortalTest : public ::testing::Test {
   std::unique_ptr<portal::PortalServer> portal_;
 };
 
+// Documents are CommonMark rendered by libcmark in safe mode, headings one
+// level below the page's title.
+TEST(RenderMarkdownTest, CommonMarkSafeAndBelowThePageTitle) {
+  const std::string html = portal::RenderMarkdown(
+      "# Title\n\n## Risks\n- **dissociation**\n- *nausea*\n\n"
+      "<script>alert(1)</script>\n\n[click](javascript:alert(1)) "
+      "<img src=x onerror=alert(1)> a < b & c");
+  EXPECT_TRUE(absl::StrContains(html, "<h2>Title</h2>")) << html;
+  EXPECT_TRUE(absl::StrContains(html, "<h3>Risks</h3>")) << html;
+  EXPECT_TRUE(absl::StrContains(html, "<strong>dissociation</strong>"));
+  EXPECT_TRUE(absl::StrContains(html, "<em>nausea</em>"));
+  EXPECT_FALSE(absl::StrContains(html, "<script")) << html;
+  EXPECT_FALSE(absl::StrContains(html, "javascript:")) << html;
+  EXPECT_FALSE(absl::StrContains(html, "onerror")) << html;
+  EXPECT_TRUE(absl::StrContains(html, "a &lt; b &amp; c")) << html;
+}
+
 TEST_F(PortalTest, PatientSignsConsentThroughThePortal) {
   Browser b = NewBrowser();
   auto opened = b.Get("/l/" + link_);
@@ -459,12 +477,17 @@ TEST_F(PortalTest, WrongDateOfBirthFiveTimesLocksTheLink) {
                         {{"csrf", CsrfOf(form->body)}, {"dob", "1990-01-01"}});
     EXPECT_EQ(wrong->status, 403) << i;
     EXPECT_TRUE(absl::StrContains(wrong->body, "does not match")) << i;
+    // The count comes from the service's attempts_remaining metadata.
+    EXPECT_TRUE(absl::StrContains(
+        wrong->body, absl::StrCat(5 - i, i == 4 ? " try" : " tries",
+                                  " left before this link locks")))
+        << wrong->body;
   }
   auto form = b.Get("/verify");
   auto fifth =
       b.Post("/verify", {{"csrf", CsrfOf(form->body)}, {"dob", "1990-01-01"}});
   EXPECT_EQ(fifth->status, 403);
-  EXPECT_TRUE(absl::StrContains(fifth->body, "does not match"));
+  EXPECT_TRUE(absl::StrContains(fifth->body, "This link is locked"));
   // Even the right date of birth no longer opens it.
   Browser retry = NewBrowser();
   auto right = OpenAndVerify(retry, "1984-02-29");
