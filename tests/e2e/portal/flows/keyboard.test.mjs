@@ -51,7 +51,9 @@ async function tabTo(page, want, what) {
 }
 
 test("the consent can be completed with the keyboard only", async () => {
-  const link = await stack.newConsentLink({ dob: "1975-11-03", name: "Kim Keys" });
+  // The two-token link form (/l/<link token>/<signing token>, a link the
+  // EHR made itself); the other flows use the one-token consent link.
+  const link = await stack.newConsentLink({ dob: "1975-11-03", name: "Kim Keys", twoToken: true });
   const page = await newPage(browser, stack);
   await openLink(page, link);
 

@@ -57,3 +57,25 @@ export async function expectRefusal(page, response, { status, title, says }) {
   assert.equal((await page.locator("h1").innerText()).trim(), title);
   if (says) assert.match(await mainText(page), says);
 }
+
+// On /tasks: signs the consent whose link was opened (every
+// acknowledgement, the typed name, "I agree and sign"), then back to /tasks.
+export async function signConsent(page, name) {
+  await openConsent(page);
+  await fillConsent(page, name);
+  const signed = await clickSign(page);
+  assert.equal(signed.status(), 200);
+  await page.getByRole("link", { name: "Back to your tasks" }).click();
+  await page.waitForURL(/\/tasks$/);
+}
+
+// A time as a datetime-local value ("2026-11-24T07:30") in `timeZone`.
+export function localInput(date, timeZone) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-US", {
+      timeZone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }).formatToParts(date).map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}

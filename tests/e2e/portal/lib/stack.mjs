@@ -29,6 +29,10 @@ const BIN = {
   portal: join(BUILD, "clients/portal/careseal-portal"),
 };
 export const TENANT = "tenants/demo-clinic";
+// The clinic's time zone: the tenant's, the portal's --time_zone and the
+// browser's (browser.mjs).
+export const TIME_ZONE = "America/Chicago";
+export const PROCEDURE = "ketamine-iv-induction";
 const PORTAL_ISSUER = "https://portal.careseal.example";
 
 // Starts `cmd` and resolves with [child, match] once `pattern` appears in
@@ -110,12 +114,19 @@ async function launch() {
     // The clinic, its consent document, and the portal as its patients'
     // token issuer (the portal signs patient JWTs with a key made here).
     await stack.json("admin", "admin", "tenant", "create", "--id", "demo-clinic",
-      "--display-name", "Demo clinic", "--time-zone", "America/Chicago");
+      "--display-name", "Demo clinic", "--time-zone", TIME_ZONE);
     await stack.cli("ehr-demo", "consent", "template", "create", "--tenant", "demo-clinic",
       "--id", "ketamine", "--display-name", "IV ketamine");
     await stack.cli("ehr-demo", "consent", "template", "publish", "--template",
       `${TENANT}/consentTemplates/ketamine`, "--file",
       join(ROOT, "scripts/demo/ketamine-consent-v1.json"));
+    // The clinic's pre-infusion instructions (EHR), the default for every
+    // session (admin).
+    await stack.json("ehr-demo", "sessions", "instructions", "--tenant", "demo-clinic",
+      "--id", "pre-infusion", "--display-name", "Before an infusion", "--file",
+      join(ROOT, "tests/e2e/portal/fixtures/pre-infusion-instructions.json"));
+    await stack.json("admin", "sessions", "settings", "--tenant", "demo-clinic",
+      "--default-template", `${TENANT}/instructionTemplates/pre-infusion`);
     const tokenKey = join(work, "portal-token.key");
     const { stdout: jwks } = await run(BIN.portal, [
       "--generate_token_key", tokenKey, "--token_kid", "portal-1",
@@ -134,6 +145,8 @@ async function launch() {
         "--target", desc.target, "--ca", C("ca.crt"), "--cert", C("portal.crt"),
         "--key", C("portal.key"), "--token_issuer", PORTAL_ISSUER, "--token_kid", "portal-1",
         "--token_key", tokenKey, "--static_dir", join(ROOT, "clients/portal/static"),
+        // The clinic's time zone, for times shown and entered (docs/PORTAL.md).
+        "--time_zone", TIME_ZONE,
       ],
       desc.portalLog,
       /serving https:\/\/[^:]+:(\d+)/,
@@ -163,7 +176,7 @@ async function stopAll({ work, children }) {
 // The browser reaches the portal from 127.0.0.1 in every flow, and the
 // identity service allows 20 link redemptions (right or wrong) per client
 // address per 10 minutes (kRedeemAttemptsPerAddress): the flows on the
-// shared stack use 9 together now. A flow that verifies many times (the
+// shared stack use 12 together now. A flow that verifies many times (the
 // lockout flow) takes its own stack.
 export async function startStack({ own = false } = {}) {
   const shared = own ? undefined : process.env.CARESEAL_E2E_STACK;
@@ -221,32 +234,85 @@ function withHelpers(desc) {
     throw new Error(`expected to fail: careseal ${args.join(" ")}\n${out}`);
   };
 
-  // A new patient with a pending consent and a one-time DOB link to it, as
-  // the EHR makes them. `path` is the portal link
-  // /l/<link token>/<signing token> (docs/PORTAL.md).
+  // A new patient registered in identity (the EHR's `admin patient create`).
   stack.newPatient = async ({ dob = "1984-02-29", name = "Alex Q. Patient" } = {}) => {
     const mrn = `MRN-E2E-${randomBytes(6).toString("hex")}`;
     const created = await stack.json("ehr-demo", "admin", "patient", "create", TENANT,
       "--external-id", mrn, "--display-name", name, "--dob", dob);
     return { patient: created.patient.name, dob, name };
   };
-  stack.newConsentLink = async (options = {}) => {
+  // A new patient with a pending consent and the portal link the EHR sends
+  // for it (docs/PORTAL.md, "Links"): `careseal consent request` prints the
+  // signing token, which is itself the date-of-birth link, so `path` is
+  // /l/<signing token>. With {twoToken: true} the EHR makes a link of its
+  // own to the consent (`admin link create --target`) and sends
+  // /l/<link token>/<signing token>.
+  stack.newConsentLink = async ({ twoToken = false, ...options } = {}) => {
     const p = await stack.newPatient(options);
     const req = await stack.json("ehr-demo", "consent", "request", "--patient", p.patient,
-      "--procedure", "ketamine-iv-induction");
-    const link = await stack.json("ehr-demo", "admin", "link", "create", p.patient,
-      "--target", req.consent.name, "--factor", "dob");
-    return {
+      "--procedure", PROCEDURE);
+    const out = {
       ...p,
       consent: req.consent.name,
       signingToken: req.signing_token,
-      linkToken: link.link_token,
-      path: `/l/${link.link_token}/${req.signing_token}`,
+      linkToken: req.signing_token,
+      path: `/l/${req.signing_token}`,
     };
+    if (twoToken) {
+      const link = await stack.json("ehr-demo", "admin", "link", "create", p.patient,
+        "--target", req.consent.name, "--factor", "dob");
+      out.linkToken = link.link_token;
+      out.path = `/l/${link.link_token}/${req.signing_token}`;
+    }
+    return out;
   };
+  // A date-of-birth link to the patient's task list (no target): /l/<token>.
+  stack.newTaskLink = async (p) => {
+    const link = await stack.json("ehr-demo", "admin", "link", "create", p.patient,
+      "--factor", "dob");
+    return { ...p, linkToken: link.link_token, path: `/l/${link.link_token}` };
+  };
+
+  // Pre-session (the EHR schedules; readiness as the EHR).
+  stack.scheduleSession = async (patient, start, { location = "Suite 2" } = {}) => {
+    const made = await stack.json("ehr-demo", "sessions", "schedule", "--patient", patient,
+      "--procedure", PROCEDURE, "--kind", "maintenance", "--start", start.toISOString(),
+      "--location", location);
+    return made.session;
+  };
+  stack.readiness = async (session) =>
+    (await stack.json("ehr-demo", "sessions", "readiness", session)).readiness;
+
+  // Follow-up (the clinician sends check-ins and reads the safety queue).
+  stack.sendCheckIn = async (patient, instruments, note) => {
+    const args = ["followup", "send", "--patient", patient];
+    for (const i of instruments) args.push("--instrument", i);
+    if (note) args.push("--note", note);
+    return (await stack.json("clinician-demo", ...args)).check_in;
+  };
+  stack.escalations = async (patient) =>
+    (await stack.json("clinician-demo", "followup", "escalations", "--parent", patient))
+      .escalations ?? [];
+  stack.responses = async (patient) =>
+    (await stack.json("clinician-demo", "followup", "responses", "--patient", patient))
+      .responses ?? [];
+
+  // Messaging (the clinician): a new thread ({patient, subject, text}) or a
+  // message in one ({thread, text}); resolves with the sent message.
+  stack.sendMessage = async ({ patient, subject, thread, text, urgent = false }) => {
+    const args = ["messages", "send", "--text", text];
+    if (thread) args.push("--thread", thread);
+    else args.push("--patient", patient, "--subject", subject);
+    if (urgent) args.push("--urgent");
+    return (await stack.json("clinician-demo", ...args)).message;
+  };
+  // A thread's messages, newest first, as the clinician sees them.
+  stack.messages = async (thread) =>
+    (await stack.json("clinician-demo", "messages", "list", "--thread", thread)).messages ?? [];
+
   // CheckConsent as the EHR: {valid, reason, ...}.
   stack.checkConsent = (patient) => stack.json("ehr-demo", "consent", "check",
-    "--patient", patient, "--procedure", "ketamine-iv-induction");
+    "--patient", patient, "--procedure", PROCEDURE);
   stack.consentState = async (name) =>
     (await stack.json("ehr-demo", "consent", "show", name)).consent.state;
   // Verifies a receipt file offline (`careseal consent verify`, no server)
