@@ -183,6 +183,7 @@ void IdentityManager::UpdateTenant(CallContext& call, UpdateTenantInput in,
           if (in.state) t.state = static_cast<TenantState>(*in.state);
           t.update_time = call.now;
           RETURN_IF_ERROR(store_.UpdateTenant(txn, t));
+          ForgetTenantStateAfterCommit(txn, t.id);
           RETURN_IF_ERROR(RememberIdempotentResult(txn, call, t.Name()));
         }
         RETURN_IF_ERROR(Audit(txn, call));
@@ -1328,8 +1329,28 @@ absl::StatusOr<Clinician> IdentityManager::ClinicianBySubject(
   return out;
 }
 
+void IdentityManager::ForgetTenantStateAfterCommit(sql::Txn& txn,
+                                                   absl::string_view tenant) {
+  txn.AfterCommit([this, tenant = std::string(tenant)] {
+    absl::MutexLock lock(&tenant_state_mu_);
+    tenant_state_.erase(tenant);
+    ++tenant_state_generation_;
+  });
+}
+
 absl::StatusOr<bool> IdentityManager::TenantSuspended(
     absl::string_view tenant) const {
+  const absl::Time now = deps_.clock->Now();
+  uint64_t generation = 0;
+  {
+    absl::MutexLock lock(&tenant_state_mu_);
+    auto it = tenant_state_.find(tenant);
+    if (it != tenant_state_.end() && now >= it->second.read_at &&
+        now - it->second.read_at < kTenantStateTtl) {
+      return it->second.suspended;
+    }
+    generation = tenant_state_generation_;
+  }
   bool suspended = false;
   RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
     absl::StatusOr<Tenant> t = store_.GetTenant(txn, tenant);
@@ -1340,6 +1361,10 @@ absl::StatusOr<bool> IdentityManager::TenantSuspended(
     suspended = t->state == TenantState::kSuspended;
     return absl::OkStatus();
   }));
+  absl::MutexLock lock(&tenant_state_mu_);
+  if (generation == tenant_state_generation_) {
+    tenant_state_[tenant] = TenantStateEntry{suspended, now};
+  }
   return suspended;
 }
 

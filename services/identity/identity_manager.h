@@ -317,8 +317,12 @@ class IdentityManager {
   absl::StatusOr<Clinician> ClinicianBySubject(absl::string_view tenant,
                                                absl::string_view issuer_id,
                                                absl::string_view subject) const;
-  // True if the tenant exists and is suspended (false if absent).
+  // True if the tenant exists and is suspended (false if absent). Read for
+  // every call, so cached: a change made through this process applies from
+  // its commit on; one made by another replica sharing the store, within
+  // kTenantStateTtl.
   absl::StatusOr<bool> TenantSuspended(absl::string_view tenant) const;
+  static constexpr absl::Duration kTenantStateTtl = absl::Seconds(2);
   // NOT_FOUND if the patient does not exist.
   absl::StatusOr<PrincipalState> PatientState(
       absl::string_view tenant, absl::string_view patient_id) const;
@@ -340,9 +344,24 @@ class IdentityManager {
   absl::StatusOr<std::string> DobMac(sql::Txn& txn, absl::string_view tenant,
                                      const Date& d);
 
+  // Forgets the cached state of `tenant` once `txn` commits.
+  void ForgetTenantStateAfterCommit(sql::Txn& txn, absl::string_view tenant);
+
   IdentityDeps deps_;
   mutable SqlIdentityStore store_;
   AttemptLimiter redeem_limiter_{kRedeemAttemptsPerAddress, kRedeemWindow};
+
+  struct TenantStateEntry {
+    bool suspended = false;
+    absl::Time read_at;
+  };
+  mutable absl::Mutex tenant_state_mu_;
+  mutable absl::flat_hash_map<std::string, TenantStateEntry> tenant_state_
+      ABSL_GUARDED_BY(tenant_state_mu_);
+  // Bumped by every forget, so that a read that began before a change does
+  // not store what it read after the change was forgotten.
+  mutable uint64_t tenant_state_generation_ ABSL_GUARDED_BY(tenant_state_mu_) =
+      0;
 };
 
 }  // namespace careseal::identity

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "services/common/authn/jwt.h"
+#include "services/identity/identity_manager.h"
 #include "tests/testing/test_server.h"
 
 namespace careseal {
@@ -981,6 +982,35 @@ TEST_F(IdentityTest, SuspendedTenantRefusesEveryCallOfThatTenant) {
   EXPECT_TRUE(ehr_b_.GetTenant(tenant_b).ok());
   up.mutable_tenant()->set_state(v1::TENANT_STATE_ACTIVE);
   ASSERT_TRUE(admin_.UpdateTenant(up).ok());
+  EXPECT_TRUE(ehr_a_.GetPatient(get).ok());
+}
+
+// A suspension written by another replica sharing the store (here: the
+// row changed underneath this server) applies within the cache's TTL.
+TEST_F(IdentityTest, SuspensionByAnotherReplicaAppliesWithinTheCacheTtl) {
+  v1::GetPatientRequest get;
+  get.set_name(patient_);
+  ASSERT_TRUE(ehr_a_.GetPatient(get).ok());  // caches "active"
+  auto set_state = [&](identity::TenantState state) {
+    ASSERT_TRUE(server_.env()
+                    .db
+                    ->WriteAndWait([&](sql::Txn& txn) {
+                      return txn
+                          .Exec(
+                              "UPDATE identity_tenants SET state = ? WHERE "
+                              "tenant_id = ?",
+                              {sql::Int(static_cast<int>(state)),
+                               sql::Text("clinic-a")})
+                          .status();
+                    })
+                    .ok());
+  };
+  set_state(identity::TenantState::kSuspended);
+  server_.clock().Advance(identity::IdentityManager::kTenantStateTtl);
+  auto r = ehr_a_.GetPatient(get);
+  EXPECT_EQ(ErrorReason(r.status()), "TENANT_SUSPENDED");
+  set_state(identity::TenantState::kActive);
+  server_.clock().Advance(identity::IdentityManager::kTenantStateTtl);
   EXPECT_TRUE(ehr_a_.GetPatient(get).ok());
 }
 

@@ -1,9 +1,16 @@
-// The embedded default store: SQLite in WAL mode with synchronous=FULL, one
-// writer thread that batches queued writes into one durable transaction
-// (group commit), and a pool of reader connections used on callers' threads.
+// The embedded default store: SQLite in WAL mode; one writer thread that
+// batches queued writes into one transaction (group commit); a completion
+// thread that flushes the WAL to stable storage (one fdatasync for every
+// batch committed since its last one) and only then runs the batches'
+// callbacks, answering the calls, while the writer already runs the next
+// batch; a checkpointer thread that copies the WAL back into the database
+// off the writer's path; and a pool of reader connections used on callers'
+// threads.
 #ifndef CARESEAL_SERVICES_COMMON_SQL_SQLITE_DATABASE_H_
 #define CARESEAL_SERVICES_COMMON_SQL_SQLITE_DATABASE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
@@ -26,6 +33,9 @@ struct SqliteOptions {
   size_t max_readers = 8;  // pooled reader connections
   int busy_timeout_ms = 5000;
   int writer_cache_kib = 32 << 10;  // page cache of the writer connection
+  // New WAL pages after which the checkpointer copies the WAL back into the
+  // database (SQLite's own automatic checkpoint is off).
+  int checkpoint_pages = 4096;
 };
 
 class SqliteDatabase final : public Database {
@@ -43,15 +53,29 @@ class SqliteDatabase final : public Database {
   // Counters for tests and benchmarks.
   int64_t commits() const;
   int64_t committed_writes() const;
+  int64_t checkpoints() const;
 
  private:
   struct Job {
     WriteFn fn;
     DoneFn done;
   };
+  // A batch whose transaction ended: its hooks (if committed) and each job's
+  // outcome, for the completion thread.
+  struct Outcome {
+    bool committed = false;
+    std::vector<absl::AnyInvocable<void()>> hooks;
+    std::vector<DoneFn> dones;
+    std::vector<absl::Status> results;
+  };
   explicit SqliteDatabase(SqliteOptions options);
   void WriterLoop();
   void RunBatch(std::vector<Job>& batch);
+  void CompletionLoop();
+  void CheckpointLoop();
+  void RestartWalIfDue();
+  void SyncWal();  // on the completion thread
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
   absl::StatusOr<std::unique_ptr<SqliteConnection>> Connect(bool writer);
 
   const SqliteOptions options_;
@@ -67,7 +91,23 @@ class SqliteDatabase final : public Database {
   std::vector<std::unique_ptr<SqliteConnection>> idle_readers_
       ABSL_GUARDED_BY(readers_mu_);
 
+  absl::Mutex done_mu_;
+  std::deque<Outcome> outcomes_ ABSL_GUARDED_BY(done_mu_);
+  bool writer_stopped_ ABSL_GUARDED_BY(done_mu_) = false;
+
+  std::unique_ptr<SqliteConnection> checkpoint_conn_;
+  mutable absl::Mutex checkpoint_mu_;
+  int wal_pages_ ABSL_GUARDED_BY(checkpoint_mu_) = 0;   // at the last commit
+  int wal_copied_ ABSL_GUARDED_BY(checkpoint_mu_) = 0;  // of those, copied
+  bool checkpoint_stop_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  int64_t checkpoints_ ABSL_GUARDED_BY(checkpoint_mu_) = 0;
+  std::atomic<bool> restart_due_{false};
+
+  int wal_fd_ = -1;  // the completion thread's own descriptor of the WAL
+
   std::thread writer_;
+  std::thread completer_;
+  std::thread checkpointer_;
 };
 
 }  // namespace careseal::sql
