@@ -1,6 +1,10 @@
 #include "services/consent/sql_consent_store.h"
 
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "services/common/macros.h"
 #include "services/common/platform/canonical_json.h"
 #include "services/common/platform/policy.h"
@@ -73,6 +77,52 @@ Consent ConsentFromRow(const sql::Row& r, absl::Time now,
   return c;
 }
 
+// The parsed content of a stored document. Documents are immutable and
+// read on every RequestConsent, SignConsent and GetDocument, so parses are
+// kept, keyed by the exact document bytes (no assumption about any other
+// column); a bounded set, emptied when full.
+absl::StatusOr<std::shared_ptr<const TemplateVersionContent>> ParseDocument(
+    const std::string& canonical_document) {
+  static constexpr size_t kMaxEntries = 128;
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* parsed =
+      new absl::flat_hash_map<std::string,
+                              std::shared_ptr<const TemplateVersionContent>>;
+  {
+    absl::MutexLock lock(&mu);
+    auto it = parsed->find(canonical_document);
+    if (it != parsed->end()) return it->second;
+  }
+  Json doc = Json::parse(canonical_document, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return Internal("DOCUMENT_CORRUPT", "a stored consent document is corrupt");
+  }
+  auto content = std::make_shared<TemplateVersionContent>();
+  content->title = doc.value("title", "");
+  content->body_markdown = doc.value("body_markdown", "");
+  content->esign_disclosure = doc.value("esign_disclosure", "");
+  content->signature_meaning = doc.value("signature_meaning", "");
+  for (const Json& a : doc.value("acknowledgements", Json::array())) {
+    if (!a.is_object()) {
+      return Internal("DOCUMENT_CORRUPT",
+                      "a stored consent document is corrupt");
+    }
+    content->acknowledgements.push_back(
+        {a.value("id", ""), a.value("text", ""), a.value("required", true)});
+  }
+  for (const Json& p : doc.value("procedure_codes", Json::array())) {
+    if (!p.is_string()) {
+      return Internal("DOCUMENT_CORRUPT",
+                      "a stored consent document is corrupt");
+    }
+    content->procedure_codes.push_back(p.get<std::string>());
+  }
+  absl::MutexLock lock(&mu);
+  if (parsed->size() >= kMaxEntries) parsed->clear();
+  parsed->emplace(canonical_document, content);
+  return content;
+}
+
 absl::StatusOr<TemplateVersion> VersionFromRow(const sql::Row& r) {
   TemplateVersion v;
   v.tenant = r.Str(0);
@@ -82,22 +132,10 @@ absl::StatusOr<TemplateVersion> VersionFromRow(const sql::Row& r) {
   v.document_sha256 = r.Str(4);
   v.publish_time = FromMicros(r.Int(5));
   v.publisher = r.Str(6);
+  ASSIGN_OR_RETURN(std::shared_ptr<const TemplateVersionContent> content,
+                   ParseDocument(v.canonical_document));
+  v.content = *content;
   v.content.requires_reconsent = r.Int(7) != 0;
-  Json doc = Json::parse(v.canonical_document, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return Internal("DOCUMENT_CORRUPT", "a stored consent document is corrupt");
-  }
-  v.content.title = doc.value("title", "");
-  v.content.body_markdown = doc.value("body_markdown", "");
-  v.content.esign_disclosure = doc.value("esign_disclosure", "");
-  v.content.signature_meaning = doc.value("signature_meaning", "");
-  for (const Json& a : doc.value("acknowledgements", Json::array())) {
-    v.content.acknowledgements.push_back(
-        {a.value("id", ""), a.value("text", ""), a.value("required", true)});
-  }
-  for (const Json& p : doc.value("procedure_codes", Json::array())) {
-    v.content.procedure_codes.push_back(p.get<std::string>());
-  }
   return v;
 }
 
