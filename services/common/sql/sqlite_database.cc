@@ -448,8 +448,9 @@ void SqliteDatabase::RunBatch(std::vector<Job>& batch) {
     commit = writer_conn_->Run("COMMIT");
     if (!commit.ok()) (void)writer_conn_->Raw("ROLLBACK");
   }
-  // Durable (or undone): the completion thread runs the hooks of the
-  // committed jobs, then answers each job, while this thread goes on.
+  // Committed (or undone): the completion thread flushes the WAL, runs the
+  // hooks of the committed jobs, then answers each job, while this thread
+  // goes on with the next batch.
   Outcome outcome;
   outcome.committed = commit.ok();
   outcome.hooks = writer_conn_->TakeAfterCommit();
