@@ -1,6 +1,6 @@
 // EventBus: the in-process doorbell of durable events. AppendEvent
 // (event_log.h) rings it for (tenant, cursor) once the transaction that wrote
-// the event is durable (sql::Txn::AfterCommit, on the writer thread right
+// the event is durable (sql::Txn::AfterCommit, on the store's thread right
 // before the write's `done`), never before. Subscribers, e.g. WatchEvents and
 // WatchInbox streams, then read what is new from the events table: the bell
 // carries no data, so a missed or spurious ring costs at most one query, and

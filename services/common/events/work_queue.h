@@ -1,5 +1,5 @@
 // WorkQueue: a few threads for work that must not run on a gRPC thread or on
-// the store's writer thread, e.g. a stream reading what is new after the
+// the store's own threads, e.g. a stream reading what is new after the
 // EventBus rang. Tasks run in FIFO order per thread pool; the destructor runs
 // the tasks already queued, then joins. Thread-safe.
 #ifndef CARESEAL_SERVICES_COMMON_EVENTS_WORK_QUEUE_H_

@@ -77,8 +77,8 @@ class Txn {
                                absl::string_view what);
 
   // Runs `fn` once the current write job's changes are durable, on the
-  // writer thread just before the job's `done`; dropped if the job is undone
-  // or the commit fails. For in-process notifications of committed data
+  // thread that runs the job's `done`, just before it; dropped if the job is
+  // undone or the commit fails. For in-process notifications of committed data
   // (services/common/events). `fn` must be quick and must not block or
   // write. Ignored inside Database::Read.
   virtual void AfterCommit(absl::AnyInvocable<void()> fn) = 0;
@@ -101,8 +101,9 @@ class Database {
 
   // Queues `fn` to run inside a write transaction shared with other queued
   // writes. `done` receives fn's status once the transaction is durable, or
-  // the error that undid fn (fn's error, or a failed commit). `done` runs on a
-  // writer thread: it must be quick and must not block. Thread-safe.
+  // the error that undid fn (fn's error, or a failed commit). `done` runs on
+  // one of the store's threads (SQLite: the completion thread, in commit
+  // order): it must be quick and must not block. Thread-safe.
   virtual void Write(WriteFn fn, DoneFn done) = 0;
 
   // Runs `fn` on the calling thread over a consistent read snapshot. `fn`
