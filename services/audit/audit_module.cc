@@ -4,17 +4,34 @@
 
 #include "absl/flags/flag.h"
 #include "services/common/macros.h"
+#include "services/common/platform/audit_writer.h"
 
 ABSL_FLAG(int64_t, audit_checkpoint_interval_seconds, 60,
           "sign a checkpoint of every tenant's audit log that grew, this "
           "often (seconds); 0 signs only on demand (CreateCheckpoint)");
 
+ABSL_FLAG(int64_t, audit_index_interval_ms, 1000,
+          "add the audit events logged since the last pass to the patient "
+          "and actor lookups, this often (milliseconds; until then they are "
+          "found by scanning the log's tail); 0 turns the indexer off");
+
 namespace careseal::audit {
+namespace {
+
+// Events per indexing transaction: large enough that many events share each
+// lookup page, small enough that the store's writer is not held for long.
+constexpr int64_t kIndexChunk = 8192;
+// Chunks per pass, so that a long backlog is caught up over several passes.
+constexpr int kIndexChunksPerPass = 16;
+
+}  // namespace
 
 AuditOptions AuditOptionsFromFlags() {
   AuditOptions options;
   options.checkpoint_interval =
       absl::Seconds(absl::GetFlag(FLAGS_audit_checkpoint_interval_seconds));
+  options.index_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_audit_index_interval_ms));
   return options;
 }
 
@@ -43,6 +60,24 @@ absl::StatusOr<std::unique_ptr<AuditModule>> AuditModule::Create(
                          made.status().ToString().c_str());
           }
         });
+  }
+  if (options.index_interval > absl::ZeroDuration()) {
+    sql::Database* db = env.db;
+    module->indexer_ = std::make_unique<Periodic>(options.index_interval, [db] {
+      for (int chunk = 0; chunk < kIndexChunksPerPass; ++chunk) {
+        int64_t indexed = 0;
+        absl::Status s = db->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
+          ASSIGN_OR_RETURN(indexed, IndexAuditLogs(txn, kIndexChunk));
+          return absl::OkStatus();
+        });
+        if (!s.ok()) {
+          std::fprintf(stderr, "audit: indexing the logs failed: %s\n",
+                       s.ToString().c_str());
+          return;
+        }
+        if (indexed < kIndexChunk) return;
+      }
+    });
   }
   return module;
 }

@@ -1,6 +1,8 @@
 // The audit service as a module a server process hosts: AuditService plus a
 // background thread that signs a checkpoint of every tenant whose tree grew,
-// every --audit_checkpoint_interval_seconds (default 60; 0 turns it off).
+// every --audit_checkpoint_interval_seconds (default 60; 0 turns it off), and
+// one that keeps the audit logs' patient and actor lookups close behind the
+// logs (--audit_index_interval_ms, default 1000).
 #ifndef CARESEAL_SERVICES_AUDIT_AUDIT_MODULE_H_
 #define CARESEAL_SERVICES_AUDIT_AUDIT_MODULE_H_
 
@@ -18,6 +20,10 @@ namespace careseal::audit {
 struct AuditOptions {
   // How often grown trees get a checkpoint; <= 0: only on demand.
   absl::Duration checkpoint_interval = absl::Seconds(60);
+  // How often the events logged since the last pass are added to the
+  // patient and actor lookups (IndexAuditLogs); <= 0: never (the lookups
+  // then scan the log).
+  absl::Duration index_interval = absl::Seconds(1);
 };
 
 // The options given by the process's flags.
@@ -46,6 +52,7 @@ class AuditModule final : public ServiceModule {
   std::unique_ptr<AuditGrpc> grpc_;
   // Last: stopped before anything it uses goes away.
   std::unique_ptr<Periodic> checkpointer_;
+  std::unique_ptr<Periodic> indexer_;
 };
 
 }  // namespace careseal::audit

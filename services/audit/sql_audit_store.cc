@@ -1,8 +1,13 @@
 #include "services/audit/sql_audit_store.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "services/common/macros.h"
+#include "services/common/platform/audit_writer.h"
 #include "services/common/platform/canonical_json.h"
 #include "services/common/platform/policy.h"
 #include "services/common/status.h"
@@ -125,40 +130,62 @@ absl::StatusOr<AuditEvent> SqlAuditStore::GetEvent(sql::Txn& txn,
 
 absl::StatusOr<std::vector<AuditEvent>> SqlAuditStore::ScanEvents(
     sql::Txn& txn, const EventFilter& f, int64_t after, int limit) {
-  // The leading equality picks the index: a patient's events (accounting of
-  // disclosures) read audit_events_patient, an actor's audit_events_actor,
-  // anything else the log in leaf order. The other filters stay generic.
+  // A patient's events (accounting of disclosures) and an actor's come
+  // through their lookup table below the tenant's indexed size, then from
+  // a scan of the log's unindexed tail; anything else is the log in leaf
+  // order. The other filters stay generic.
+  static const std::string kColumns = absl::StrCat(
+      "e.", absl::StrJoin(absl::StrSplit(kEventColumns, ", "), ", e."));
   static const std::string kRest =
-      " AND leaf_index > ? AND (? = '' OR patient = ?) AND (? = '' OR actor = "
-      "?) AND (? = '' OR action = ?) AND (? = '' OR resource = ?) AND (? = 0 "
-      "OR time_us >= ?) AND (? = 0 OR time_us < ?) AND (? = 0 OR outcome <> "
-      "'OK') ORDER BY leaf_index LIMIT ?";
-  static const std::string kByPatient = absl::StrCat(
-      "SELECT ", kEventColumns,
-      " FROM audit_events WHERE tenant = ? AND patient = ?", kRest);
-  static const std::string kByActor =
-      absl::StrCat("SELECT ", kEventColumns,
-                   " FROM audit_events WHERE tenant = ? AND actor = ?", kRest);
-  static const std::string kInOrder =
-      absl::StrCat("SELECT ", kEventColumns,
-                   " FROM audit_events WHERE tenant = ? AND ? = ''", kRest);
-  const std::string& sql = !f.patient.empty() ? kByPatient
-                           : !f.actor.empty() ? kByActor
-                                              : kInOrder;
-  const std::string& lead = !f.patient.empty() ? f.patient : f.actor;
-  ASSIGN_OR_RETURN(
-      auto rows,
-      txn.Query(sql, {Text(f.tenant), Text(lead), Int(after), Text(f.patient),
-                      Text(f.patient), Text(f.actor), Text(f.actor),
-                      Text(f.action), Text(f.action), Text(f.resource),
-                      Text(f.resource), Int(f.start_time ? 1 : 0),
-                      Int(f.start_time ? ToMicros(*f.start_time) : 0),
-                      Int(f.end_time ? 1 : 0),
-                      Int(f.end_time ? ToMicros(*f.end_time) : 0),
-                      Int(f.failures_only ? 1 : 0), Int(limit)}));
+      " AND (? = '' OR e.patient = ?) AND (? = '' OR e.actor = ?) AND (? = "
+      "'' OR e.action = ?) AND (? = '' OR e.resource = ?) AND (? = 0 OR "
+      "e.time_us >= ?) AND (? = 0 OR e.time_us < ?) AND (? = 0 OR e.outcome "
+      "<> 'OK') ORDER BY ";
+  auto lookup = [](absl::string_view table, absl::string_view key) {
+    return absl::StrCat("SELECT ", kColumns, " FROM ", table,
+                        " x JOIN audit_events e ON e.tenant = x.tenant AND "
+                        "e.leaf_index = x.leaf_index WHERE x.tenant = ? AND x.",
+                        key, " = ? AND x.leaf_index > ? AND x.leaf_index < ?",
+                        kRest, "x.leaf_index LIMIT ?");
+  };
+  static const std::string kByPatient =
+      lookup("audit_patient_index", "patient");
+  static const std::string kByActor = lookup("audit_actor_index", "actor");
+  static const std::string kLog = absl::StrCat(
+      "SELECT ", kColumns,
+      " FROM audit_events e WHERE e.tenant = ? AND ? = '' AND e.leaf_index > "
+      "? AND e.leaf_index < ?",
+      kRest, "e.leaf_index LIMIT ?");
+
   std::vector<AuditEvent> out;
-  out.reserve(rows.size());
-  for (const auto& r : rows) out.push_back(EventFromRow(r));
+  auto scan = [&](const std::string& sql, absl::string_view lead, int64_t above,
+                  int64_t below) -> absl::Status {
+    const int64_t want = limit - static_cast<int64_t>(out.size());
+    if (want <= 0 || above + 1 >= below) return absl::OkStatus();
+    ASSIGN_OR_RETURN(
+        auto rows,
+        txn.Query(
+            sql, {Text(f.tenant), Text(std::string(lead)), Int(above),
+                  Int(below), Text(f.patient), Text(f.patient), Text(f.actor),
+                  Text(f.actor), Text(f.action), Text(f.action),
+                  Text(f.resource), Text(f.resource), Int(f.start_time ? 1 : 0),
+                  Int(f.start_time ? ToMicros(*f.start_time) : 0),
+                  Int(f.end_time ? 1 : 0),
+                  Int(f.end_time ? ToMicros(*f.end_time) : 0),
+                  Int(f.failures_only ? 1 : 0), Int(want)}));
+    for (const auto& r : rows) out.push_back(EventFromRow(r));
+    return absl::OkStatus();
+  };
+  constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+  if (f.patient.empty() && f.actor.empty()) {
+    RETURN_IF_ERROR(scan(kLog, "", after, kEnd));
+    return out;
+  }
+  ASSIGN_OR_RETURN(const int64_t indexed, AuditIndexedSize(txn, f.tenant));
+  RETURN_IF_ERROR(scan(!f.patient.empty() ? kByPatient : kByActor,
+                       !f.patient.empty() ? f.patient : f.actor, after,
+                       indexed));
+  RETURN_IF_ERROR(scan(kLog, "", std::max(after, indexed - 1), kEnd));
   return out;
 }
 

@@ -26,6 +26,7 @@
 #include "tests/testing/test_server.h"
 
 ABSL_DECLARE_FLAG(int64_t, audit_checkpoint_interval_seconds);
+ABSL_DECLARE_FLAG(int64_t, audit_index_interval_ms);
 
 namespace careseal {
 namespace {
@@ -49,10 +50,12 @@ constexpr char kAuditorB[] =
 constexpr char kProcedure[] = "ketamine-iv-induction";
 constexpr char kPatient[] = "tenants/clinic-a/patients/p-100";
 
-// Tests drive checkpoints themselves (AuditManager::CheckpointGrownTenants).
-struct NoPeriodicCheckpoints {
-  NoPeriodicCheckpoints() {
+// Tests drive checkpoints (AuditManager::CheckpointGrownTenants) and the
+// lookups' indexing (IndexAuditLogs) themselves.
+struct NoPeriodicWork {
+  NoPeriodicWork() {
     absl::SetFlag(&FLAGS_audit_checkpoint_interval_seconds, 0);
+    absl::SetFlag(&FLAGS_audit_index_interval_ms, 0);
   }
 };
 
@@ -189,6 +192,36 @@ class AuditTest : public ::testing::Test {
     }
   }
 
+  // Every page of `r` (as clinic-a's auditor), calling `between_pages`
+  // after each.
+  std::vector<v1::AuditEvent> ListAll(
+      v1::ListAuditEventsRequest r,
+      const std::function<void()>& between_pages = [] {}) {
+    std::vector<v1::AuditEvent> all;
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto page = auditor_a_.ListAuditEvents(r);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      for (const auto& e : page->events()) all.push_back(e);
+      if (page->next_page_token().empty()) break;
+      r.set_page_token(page->next_page_token());
+      between_pages();
+    }
+    return all;
+  }
+
+  // Adds up to `max_events` unindexed events to the lookups; how many.
+  int64_t IndexLogs(int64_t max_events) {
+    int64_t indexed = -1;
+    absl::Status s = server_.env().db->WriteAndWait([&](sql::Txn& txn) {
+      absl::StatusOr<int64_t> n = IndexAuditLogs(txn, max_events);
+      if (n.ok()) indexed = *n;
+      return n.status();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return indexed;
+  }
+
   // Runs `sql` on the store directly, as someone with disk access would.
   void Tamper(const std::string& sql, std::vector<sql::Value> params = {}) {
     absl::Status s = server_.env().db->WriteAndWait(
@@ -213,7 +246,7 @@ class AuditTest : public ::testing::Test {
     return leaf;
   }
 
-  NoPeriodicCheckpoints no_periodic_;
+  NoPeriodicWork no_periodic_;
   TestServer server_{{"consent", "audit"}};
   ConsentClient ehr_a_;
   ConsentClient ehr_b_;
@@ -578,16 +611,7 @@ TEST_F(AuditTest, ListAuditEventsFiltersAndPages) {
   auto list = [&](v1::ListAuditEventsRequest r) {
     r.set_parent("tenants/clinic-a");
     if (r.actor().empty()) r.set_actor(kEhrA);
-    std::vector<v1::AuditEvent> all;
-    for (int pages = 0; pages < 100; ++pages) {
-      auto page = auditor_a_.ListAuditEvents(r);
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok()) break;
-      for (const auto& e : page->events()) all.push_back(e);
-      if (page->next_page_token().empty()) break;
-      r.set_page_token(page->next_page_token());
-    }
-    return all;
+    return ListAll(r);
   };
   v1::ListAuditEventsRequest r;
   r.set_page_size(2);
@@ -640,6 +664,58 @@ TEST_F(AuditTest, ListAuditEventsFiltersAndPages) {
   r.set_category(static_cast<v1::AuditCategory>(42));
   EXPECT_EQ(ErrorReason(auditor_a_.ListAuditEvents(r).status()),
             "INVALID_ENUM_VALUE");
+}
+
+TEST_F(AuditTest, PatientAndActorListsAreTheSameWhereverTheIndexStands) {
+  // 400 events of kEhrA over 97 patients; p-5's are the leaves i with
+  // i % 97 == 5.
+  AppendEvents("clinic-a", 400, 1000);
+  const std::string patient = "tenants/clinic-a/patients/p-5";
+  std::vector<int64_t> expected;
+  for (const v1::AuditEvent& e : Events("clinic-a")) {
+    if (e.patient() == patient) expected.push_back(e.leaf_index());
+  }
+  ASSERT_EQ(expected.size(), 5u);  // 5, 102, 199, 296, 393
+  auto leaves = [](const std::vector<v1::AuditEvent>& events) {
+    std::vector<int64_t> out;
+    for (const auto& e : events) out.push_back(e.leaf_index());
+    return out;
+  };
+  v1::ListAuditEventsRequest by_patient;
+  by_patient.set_parent("tenants/clinic-a");
+  by_patient.set_patient(patient);
+  by_patient.set_actor(kEhrA);  // not the auditor's own listing calls
+  by_patient.set_page_size(2);
+  v1::ListAuditEventsRequest by_actor;
+  by_actor.set_parent("tenants/clinic-a");
+  by_actor.set_actor(kEhrA);
+  by_actor.set_page_size(150);
+
+  // Nothing indexed yet: the scan of the log finds them.
+  EXPECT_EQ(leaves(ListAll(by_patient)), expected);
+  EXPECT_EQ(ListAll(by_actor).size(), 400u);
+
+  // Indexed part of the way: the first from the lookups, the rest from the
+  // log's tail.
+  EXPECT_EQ(IndexLogs(150), 150);
+  EXPECT_EQ(leaves(ListAll(by_patient)), expected);
+  EXPECT_EQ(ListAll(by_actor).size(), 400u);
+
+  // The indexer moving on between the pages of one listing.
+  by_patient.set_page_size(1);
+  EXPECT_EQ(leaves(ListAll(by_patient, [&] { IndexLogs(60); })), expected);
+  by_actor.set_page_size(50);
+  EXPECT_EQ(ListAll(by_actor, [&] { IndexLogs(100); }).size(), 400u);
+
+  // Everything indexed (and indexing again adds nothing).
+  EXPECT_GT(IndexLogs(100000), 0);
+  EXPECT_EQ(IndexLogs(100000), 0);
+  EXPECT_EQ(leaves(ListAll(by_patient)), expected);
+  auto all = ListAll(by_actor);
+  ASSERT_EQ(all.size(), 400u);
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_LT(all[i - 1].leaf_index(), all[i].leaf_index());
+  }
 }
 
 TEST_F(AuditTest, PeriodicCheckpointsCoverGrownTreesAtTheInjectedTime) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "services/common/platform/call.h"
 #include "services/common/sql/database.h"
@@ -62,6 +63,20 @@ absl::StatusOr<PreparedAuditEvent> PrepareAuditEvent(
 // each tenant's head once. Thread-compatible (uses only txn).
 absl::Status AppendPreparedAuditEvents(
     sql::Txn& txn, absl::Span<const PreparedAuditEvent* const> events);
+
+// A tenant's patient and actor lookups (audit_patient_index,
+// audit_actor_index) are built behind its log: they hold every event below
+// the tenant's indexed size, and readers scan the log from there on. The
+// size of that indexed prefix (0 for a log never indexed).
+absl::StatusOr<int64_t> AuditIndexedSize(sql::Txn& txn,
+                                         absl::string_view tenant);
+
+// Adds up to `max_events` of the oldest unindexed events (tenant by tenant)
+// to the lookups and advances the indexed sizes; returns how many it added
+// (fewer than `max_events`: every log is indexed as of this transaction).
+// Idempotent: events already indexed are skipped and a size never moves
+// back.
+absl::StatusOr<int64_t> IndexAuditLogs(sql::Txn& txn, int64_t max_events);
 
 }  // namespace careseal
 
