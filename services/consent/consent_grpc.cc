@@ -660,18 +660,19 @@ grpc::ServerUnaryReactor* ConsentGrpc::CheckConsent(
         if (req->has_at_time()) {
           ASSIGN_OR_RETURN(at, FromTimestamp(req->at_time(), "at_time"));
         }
-        ASSIGN_OR_RETURN(CheckResult r,
-                         manager_->CheckConsent(call, name.Get("tenant"),
-                                                name.Get("patient"),
-                                                req->procedure_code(), at));
-        resp->set_valid(r.valid);
-        resp->set_reason(static_cast<v1::ConsentCheckReason>(r.reason));
-        if (r.consent) {
-          resp->set_consent(r.consent->Name());
-          resp->set_template_version(r.consent->TemplateVersionName());
-        }
-        ToTimestamp(r.check_time, resp->mutable_check_time());
-        finish(absl::OkStatus());
+        manager_->CheckConsent(
+            call, name.Get("tenant"), name.Get("patient"),
+            req->procedure_code(), at,
+            Reply<CheckResult>(finish, [resp](const CheckResult& r) {
+              resp->set_valid(r.valid);
+              resp->set_reason(static_cast<v1::ConsentCheckReason>(r.reason));
+              if (r.consent) {
+                resp->set_consent(r.consent->Name());
+                resp->set_template_version(r.consent->TemplateVersionName());
+              }
+              ToTimestamp(r.check_time, resp->mutable_check_time());
+              return absl::OkStatus();
+            }));
         return absl::OkStatus();
       });
 }

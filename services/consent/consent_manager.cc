@@ -12,6 +12,7 @@
 #include "services/common/events/event_log.h"
 #include "services/common/identity.h"
 #include "services/common/macros.h"
+#include "services/common/platform/audit_batcher.h"
 #include "services/common/platform/audit_writer.h"
 #include "services/common/platform/canonical_json.h"
 #include "services/common/platform/idempotency.h"
@@ -880,20 +881,13 @@ absl::StatusOr<DocumentView> ConsentManager::GetDocument(
   return view;
 }
 
-absl::StatusOr<CheckResult> ConsentManager::CheckConsent(
-    CallContext& call, absl::string_view tenant, absl::string_view patient,
-    absl::string_view procedure_code, std::optional<absl::Time> at_time) {
-  Touch(call, tenant, PatientName(tenant, patient), patient);
-  RETURN_IF_ERROR(ValidateProcedureCode("procedure_code", procedure_code));
+namespace {
+
+// Whether `consents` (a patient's consents for one procedure, newest
+// first) make a session at `t` valid, and if not, why.
+CheckResult EvaluateCheck(const std::vector<Consent>& consents, absl::Time t) {
   CheckResult result;
-  result.check_time = at_time.value_or(call.now);
-  const absl::Time t = result.check_time;
-  std::vector<Consent> consents;
-  RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(consents, store_.ConsentsFor(txn, tenant, patient,
-                                                  procedure_code, call.now));
-    return absl::OkStatus();
-  }));
+  result.check_time = t;
   for (const Consent& c : consents) {
     const bool active_at_t = c.sign_time && *c.sign_time <= t &&
                              (!c.withdraw_time || t < *c.withdraw_time) &&
@@ -933,6 +927,35 @@ absl::StatusOr<CheckResult> ConsentManager::CheckConsent(
       break;
   }
   return result;
+}
+
+}  // namespace
+
+void ConsentManager::CheckConsent(CallContext& call, absl::string_view tenant,
+                                  absl::string_view patient,
+                                  absl::string_view procedure_code,
+                                  std::optional<absl::Time> at_time,
+                                  Done<CheckResult> done) {
+  Touch(call, tenant, PatientName(tenant, patient), patient);
+  if (absl::Status s = ValidateProcedureCode("procedure_code", procedure_code);
+      !s.ok()) {
+    return done(s);
+  }
+  auto consents = std::make_shared<std::vector<Consent>>();
+  AuditBatcher::For(deps_.db).ReadAudited(
+      call,
+      [this, consents, tenant = std::string(tenant),
+       patient = std::string(patient), code = std::string(procedure_code),
+       now = call.now](sql::Txn& txn) -> absl::Status {
+        ASSIGN_OR_RETURN(*consents,
+                         store_.ConsentsFor(txn, tenant, patient, code, now));
+        return absl::OkStatus();
+      },
+      [consents, t = at_time.value_or(call.now),
+       done = std::move(done)](absl::Status s) mutable {
+        if (!s.ok()) return done(s);
+        done(EvaluateCheck(*consents, t));
+      });
 }
 
 std::vector<crypto::PublicKeyInfo> ConsentManager::SigningKeys() const {

@@ -197,11 +197,12 @@ class ConsentManager {
                                            absl::string_view patient,
                                            absl::string_view id,
                                            absl::string_view signing_token);
-  absl::StatusOr<CheckResult> CheckConsent(CallContext& call,
-                                           absl::string_view tenant,
-                                           absl::string_view patient,
-                                           absl::string_view procedure_code,
-                                           std::optional<absl::Time> at_time);
+  // The read runs in the audit batch (AuditBatcher::ReadAudited): with the
+  // call's audit event, on the store's writer. `done` runs once the event
+  // is durable.
+  void CheckConsent(CallContext& call, absl::string_view tenant,
+                    absl::string_view patient, absl::string_view procedure_code,
+                    std::optional<absl::Time> at_time, Done<CheckResult> done);
   std::vector<crypto::PublicKeyInfo> SigningKeys() const;
 
   // The reason a consent's end (withdrawal, decline) gave, opened from its

@@ -5,97 +5,20 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
 #include "services/common/crypto/encoding.h"
 #include "services/common/crypto/sha256.h"
 #include "services/common/grpc/server_host.h"
 #include "services/common/grpc/status_convert.h"
+#include "services/common/platform/audit_batcher.h"
 #include "services/common/platform/audit_writer.h"
 #include "services/common/platform/idempotency.h"
 #include "services/common/status.h"
 
 namespace careseal {
 namespace {
-
-// Gathers the audit events of calls that end close together (reads,
-// denials, failures: every call whose domain did not audit it in its own
-// transaction) into one job of the store's group commit: one savepoint and
-// one head update per tenant for the lot instead of per call. Each event's
-// canonical leaf and hash are made on the finishing call's thread, off the
-// store's single writer. Every call is still answered only after its event
-// is durable; if the batch cannot be appended, every call in it learns so.
-class AuditBatcher {
- public:
-  using Done = absl::AnyInvocable<void(absl::Status)>;
-
-  // The batcher of `db`; created on first use and kept for the process (a
-  // batcher holds nothing between batches, so a later database at the same
-  // address can use it too).
-  static AuditBatcher& For(sql::Database* db) {
-    static absl::Mutex mu(absl::kConstInit);
-    static auto* batchers =
-        new absl::flat_hash_map<sql::Database*, std::unique_ptr<AuditBatcher>>;
-    absl::MutexLock lock(&mu);
-    std::unique_ptr<AuditBatcher>& b = (*batchers)[db];
-    if (b == nullptr) b.reset(new AuditBatcher(db));
-    return *b;
-  }
-
-  void Append(PreparedAuditEvent event, Done done) {
-    {
-      absl::MutexLock lock(&mu_);
-      pending_.push_back(Entry{std::move(event), std::move(done)});
-      if (scheduled_) return;  // the queued job will take it
-      scheduled_ = true;
-    }
-    Schedule();
-  }
-
- private:
-  struct Entry {
-    PreparedAuditEvent event;
-    Done done;
-  };
-  struct Batch {
-    bool ran = false;
-    std::vector<Entry> entries;
-  };
-
-  explicit AuditBatcher(sql::Database* db) : db_(db) {}
-
-  // Queues one store job that takes every event pending when it runs.
-  void Schedule() {
-    auto batch = std::make_shared<Batch>();
-    db_->Write(
-        [this, batch](sql::Txn& txn) {
-          Take(*batch);
-          std::vector<const PreparedAuditEvent*> events;
-          events.reserve(batch->entries.size());
-          for (const Entry& e : batch->entries) events.push_back(&e.event);
-          return AppendPreparedAuditEvents(txn, events);
-        },
-        [this, batch](absl::Status status) {
-          if (!batch->ran) Take(*batch);  // refused before it ran
-          for (Entry& e : batch->entries) e.done(status);
-        });
-  }
-
-  void Take(Batch& batch) {
-    absl::MutexLock lock(&mu_);
-    batch.ran = true;
-    batch.entries.swap(pending_);
-    scheduled_ = false;
-  }
-
-  sql::Database* const db_;
-  absl::Mutex mu_;
-  std::vector<Entry> pending_ ABSL_GUARDED_BY(mu_);
-  bool scheduled_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
