@@ -20,11 +20,14 @@ endfunction()
 # careseal_use_jemalloc(TARGET)
 #   Serving processes allocate through Debian's jemalloc (libjemalloc-dev):
 #   glibc malloc/free was a fifth of the server's CPU under load
-#   (docs/PERFORMANCE.md). Without the package the target keeps glibc malloc.
+#   (docs/PERFORMANCE.md). Its compiled-in options (decay of freed pages) are
+#   in cmake/jemalloc_conf.cc. Without the package the target keeps glibc
+#   malloc.
 find_library(CARESEAL_JEMALLOC NAMES jemalloc)
 function(careseal_use_jemalloc name)
   if(CARESEAL_JEMALLOC)
     target_link_libraries(${name} PRIVATE ${CARESEAL_JEMALLOC})
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/cmake/jemalloc_conf.cc)
   else()
     message(WARNING "libjemalloc-dev not found: ${name} uses glibc malloc")
   endif()
