@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "services/common/authn/jwt.h"
 #include "services/followup/service/followup_module.h"
+#include "tests/testing/instruction_fixtures.h"
 #include "tests/testing/test_server.h"
 
 namespace careseal {
@@ -209,30 +210,9 @@ class FollowUpScheduleTest : public ::testing::Test {
   // The clinic's default pre-session instructions (CreateSession needs
   // them).
   void PublishInstructions() {
-    v1::CreateInstructionTemplateRequest create;
-    create.set_parent(kTenant);
-    create.set_instruction_template_id("pre-infusion");
-    create.mutable_instruction_template()->set_display_name("Before infusion");
-    auto t = ehr_.CreateInstructionTemplate(create);
-    ASSERT_TRUE(t.ok()) << t.status();
-    v1::PublishInstructionTemplateVersionRequest publish;
-    publish.set_parent(t->instruction_template().name());
-    v1::InstructionTemplateVersion* v = publish.mutable_version();
-    v->set_title("Before your ketamine infusion");
-    v->set_body_markdown("Wear comfortable clothes.");
-    *v->mutable_solids_cutoff() = Dur(absl::Hours(6));
-    *v->mutable_clear_liquids_cutoff() = Dur(absl::Hours(2));
-    v->set_escort_required(true);
-    auto published = ehr_.PublishInstructionTemplateVersion(publish);
+    auto published =
+        testing::PublishDefaultInstructions(ehr_, admin_ps_, kTenant);
     ASSERT_TRUE(published.ok()) << published.status();
-    v1::UpdatePreSessionSettingsRequest settings;
-    settings.mutable_settings()->set_name(
-        absl::StrCat(kTenant, "/preSessionSettings"));
-    settings.mutable_settings()->set_default_instruction_template(
-        t->instruction_template().name());
-    settings.mutable_update_mask()->add_paths("default_instruction_template");
-    auto updated = admin_ps_.UpdatePreSessionSettings(settings);
-    ASSERT_TRUE(updated.ok()) << updated.status();
   }
 
   std::string CreateSession(absl::Time start) {

@@ -33,6 +33,7 @@
 #include "clients/portal/portal_server.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/instruction_fixtures.h"
 #include "tests/testing/test_server.h"
 
 namespace careseal {
@@ -520,12 +521,6 @@ int LinkIndex(const std::string& html, const std::string& prefix) {
   return n;
 }
 
-google::protobuf::Duration Dur(absl::Duration d) {
-  google::protobuf::Duration out;
-  out.set_seconds(absl::ToInt64Seconds(d));
-  return out;
-}
-
 google::protobuf::Timestamp Ts(absl::Time t) {
   google::protobuf::Timestamp ts;
   ts.set_seconds(absl::ToUnixSeconds(t));
@@ -550,40 +545,9 @@ class PortalFlowsTest : public PortalTest {
 
   // The clinic's pre-infusion instructions, made the tenant default.
   void PublishInstructions() {
-    v1::CreateInstructionTemplateRequest create;
-    create.set_parent("tenants/clinic-a");
-    create.set_instruction_template_id("pre-infusion");
-    create.mutable_instruction_template()->set_display_name("Before infusion");
-    auto t = ehr_presession_.CreateInstructionTemplate(create);
-    ASSERT_TRUE(t.ok()) << t.status();
-    v1::PublishInstructionTemplateVersionRequest publish;
-    publish.set_parent(t->instruction_template().name());
-    v1::InstructionTemplateVersion* v = publish.mutable_version();
-    v->set_title("Before your ketamine infusion");
-    v->set_body_markdown("Wear comfortable clothes.");
-    *v->mutable_solids_cutoff() = Dur(absl::Hours(6));
-    *v->mutable_clear_liquids_cutoff() = Dur(absl::Hours(2));
-    v->set_escort_required(true);
-    auto* hold = v->add_medication_holds();
-    hold->set_id("benzodiazepines");
-    hold->set_text(
-        "Benzodiazepines: take or hold only as your clinician directed.");
-    v->add_what_to_bring("photo ID");
-    *v->mutable_arrival_lead() = Dur(absl::Minutes(30));
-    auto* ack = v->add_discharge_acknowledgements();
-    ack->set_id("no-driving");
-    ack->set_text("No driving, machinery or legal decisions for 24 hours.");
-    ack->set_required(true);
-    auto published = ehr_presession_.PublishInstructionTemplateVersion(publish);
+    auto published = testing::PublishDefaultInstructions(
+        ehr_presession_, admin_presession_, "tenants/clinic-a");
     ASSERT_TRUE(published.ok()) << published.status();
-    v1::UpdatePreSessionSettingsRequest settings;
-    settings.mutable_settings()->set_name(
-        "tenants/clinic-a/preSessionSettings");
-    settings.mutable_settings()->set_default_instruction_template(
-        t->instruction_template().name());
-    settings.mutable_update_mask()->add_paths("default_instruction_template");
-    auto updated = admin_presession_.UpdatePreSessionSettings(settings);
-    ASSERT_TRUE(updated.ok()) << updated.status();
   }
 
   int Attestations(const std::string& session) {

@@ -25,6 +25,7 @@
 #include "clients/cpp/presession_client.h"
 #include "gtest/gtest.h"
 #include "services/presession/presession_module.h"
+#include "tests/testing/instruction_fixtures.h"
 #include "tests/testing/test_server.h"
 
 namespace careseal {
@@ -106,47 +107,11 @@ class PreSessionTest : public ::testing::Test {
 
   // Publishes the clinic's instructions and makes them the default.
   std::string PublishInstructions() {
-    v1::CreateInstructionTemplateRequest create;
-    create.set_parent(kTenant);
-    create.set_instruction_template_id("pre-infusion");
-    create.mutable_instruction_template()->set_display_name("Before infusion");
-    auto t = ehr_.CreateInstructionTemplate(create);
-    EXPECT_TRUE(t.ok()) << t.status();
-    v1::PublishInstructionTemplateVersionRequest publish;
-    publish.set_parent(t->instruction_template().name());
-    v1::InstructionTemplateVersion* v = publish.mutable_version();
-    v->set_title("Before your ketamine infusion");
-    v->set_body_markdown("Wear comfortable clothes.");
-    *v->mutable_solids_cutoff() = Dur(absl::Hours(6));
-    *v->mutable_clear_liquids_cutoff() = Dur(absl::Hours(2));
-    v->set_escort_required(true);
-    auto* hold = v->add_medication_holds();
-    hold->set_id("benzodiazepines");
-    hold->set_text(
-        "Benzodiazepines: take or hold only as your clinician "
-        "directed.");
-    hold = v->add_medication_holds();
-    hold->set_id("alcohol-cannabis");
-    hold->set_text("No alcohol or cannabis for 24 hours before.");
-    v->add_what_to_bring("photo ID");
-    *v->mutable_arrival_lead() = Dur(absl::Minutes(30));
-    auto* ack = v->add_discharge_acknowledgements();
-    ack->set_id("no-driving");
-    ack->set_text("No driving, machinery or legal decisions for 24 hours.");
-    ack->set_required(true);
-    auto published = ehr_.PublishInstructionTemplateVersion(publish);
+    auto published = testing::PublishDefaultInstructions(ehr_, admin_, kTenant);
     EXPECT_TRUE(published.ok()) << published.status();
-    digest_ = published->version().content_sha256();
-    version_ = published->version().name();
-
-    v1::UpdatePreSessionSettingsRequest settings;
-    settings.mutable_settings()->set_name(
-        absl::StrCat(kTenant, "/preSessionSettings"));
-    settings.mutable_settings()->set_default_instruction_template(
-        t->instruction_template().name());
-    settings.mutable_update_mask()->add_paths("default_instruction_template");
-    auto updated = admin_.UpdatePreSessionSettings(settings);
-    EXPECT_TRUE(updated.ok()) << updated.status();
+    if (!published.ok()) return "";
+    digest_ = published->content_sha256();
+    version_ = published->name();
     return version_;
   }
 
