@@ -93,28 +93,45 @@ absl::StatusOr<std::shared_ptr<const TemplateVersionContent>> ParseDocument(
     auto it = parsed->find(canonical_document);
     if (it != parsed->end()) return it->second;
   }
+  // Every member has the type the service writes; anything else is a
+  // corrupt document, never an exception.
+  const absl::Status corrupt =
+      Internal("DOCUMENT_CORRUPT", "a stored consent document is corrupt");
+  auto text = [](const Json& object, const char* key, std::string* out) {
+    auto it = object.find(key);
+    if (it == object.end()) return true;  // absent: ""
+    if (!it->is_string()) return false;
+    *out = it->get<std::string>();
+    return true;
+  };
   Json doc = Json::parse(canonical_document, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return Internal("DOCUMENT_CORRUPT", "a stored consent document is corrupt");
-  }
+  if (doc.is_discarded() || !doc.is_object()) return corrupt;
   auto content = std::make_shared<TemplateVersionContent>();
-  content->title = doc.value("title", "");
-  content->body_markdown = doc.value("body_markdown", "");
-  content->esign_disclosure = doc.value("esign_disclosure", "");
-  content->signature_meaning = doc.value("signature_meaning", "");
-  for (const Json& a : doc.value("acknowledgements", Json::array())) {
-    if (!a.is_object()) {
-      return Internal("DOCUMENT_CORRUPT",
-                      "a stored consent document is corrupt");
-    }
-    content->acknowledgements.push_back(
-        {a.value("id", ""), a.value("text", ""), a.value("required", true)});
+  if (!text(doc, "title", &content->title) ||
+      !text(doc, "body_markdown", &content->body_markdown) ||
+      !text(doc, "esign_disclosure", &content->esign_disclosure) ||
+      !text(doc, "signature_meaning", &content->signature_meaning)) {
+    return corrupt;
   }
-  for (const Json& p : doc.value("procedure_codes", Json::array())) {
-    if (!p.is_string()) {
-      return Internal("DOCUMENT_CORRUPT",
-                      "a stored consent document is corrupt");
+  const Json none = Json::array();
+  const Json& acks =
+      doc.contains("acknowledgements") ? doc["acknowledgements"] : none;
+  const Json& codes =
+      doc.contains("procedure_codes") ? doc["procedure_codes"] : none;
+  if (!acks.is_array() || !codes.is_array()) return corrupt;
+  for (const Json& a : acks) {
+    Acknowledgement ack;
+    if (!a.is_object() || !text(a, "id", &ack.id) ||
+        !text(a, "text", &ack.text)) {
+      return corrupt;
     }
+    auto required = a.find("required");
+    if (required != a.end() && !required->is_boolean()) return corrupt;
+    ack.required = required == a.end() || required->get<bool>();
+    content->acknowledgements.push_back(std::move(ack));
+  }
+  for (const Json& p : codes) {
+    if (!p.is_string()) return corrupt;
     content->procedure_codes.push_back(p.get<std::string>());
   }
   absl::MutexLock lock(&mu);

@@ -165,6 +165,34 @@ TEST_F(ConsentTest, PublishRequestSignCheckWithdrawCheck) {
   EXPECT_EQ(after.end_reason(), "Patient asked to stop treatment");
 }
 
+TEST_F(ConsentTest, CorruptStoredDocumentIsAnErrorNotACrash) {
+  PublishTemplate(ehr_, "clinic-a", "ketamine");
+  v1::RequestConsentResponse request = Request();
+  v1::GetConsentDocumentRequest get;
+  get.set_signing_token(request.signing_token());
+  ASSERT_TRUE(portal_.GetConsentDocument(get).ok());
+  // Documents altered in storage, each member in turn of a type the
+  // service never writes.
+  for (const char* document :
+       {"not json", "[]", R"({"title":7})", R"({"acknowledgements":{}})",
+        R"({"acknowledgements":[7]})", R"({"acknowledgements":[{"id":7}]})",
+        R"({"acknowledgements":[{"id":"a","required":"yes"}]})",
+        R"({"procedure_codes":[7]})"}) {
+    SCOPED_TRACE(document);
+    absl::Status s = server_.env().db->WriteAndWait([&](sql::Txn& txn) {
+      return txn
+          .Exec("UPDATE consent_template_versions SET canonical_document = ?",
+                {sql::Bytes(document)})
+          .status();
+    });
+    ASSERT_TRUE(s.ok()) << s;
+    auto doc = portal_.GetConsentDocument(get);
+    EXPECT_EQ(doc.status().code(), absl::StatusCode::kInternal);
+    EXPECT_EQ(client::ErrorReason(doc.status()), "DOCUMENT_CORRUPT");
+  }
+  EXPECT_EQ(Check().reason(), v1::CONSENT_CHECK_REASON_PENDING_SIGNATURE);
+}
+
 TEST_F(ConsentTest, RetryWithSameRequestIdReturnsByteIdenticalReceipt) {
   PublishTemplate(ehr_, "clinic-a", "ketamine");
   v1::SignConsentRequest sign = SignRequest(Request());
