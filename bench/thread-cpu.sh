@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # CPU of each server thread (grouped by thread name) over a window of a
-# careseal-bench scenario: shows which thread bounds a scenario (e.g. the
-# store's sql-writer against gRPC's nexting_thread).
+# careseal-bench scenario, and how long those threads were runnable but
+# waiting for a core (the scheduler's run-queue delay, from
+# /proc/PID/task/TID/schedstat): shows which thread bounds a scenario (e.g.
+# the store's sql-writer against gRPC's nexting_thread), and whether it is
+# busy or starved of a core.
 #
 #   bench/thread-cpu.sh SCENARIO [careseal-bench flags]
 #   bench/thread-cpu.sh check-consent --inflight=64
@@ -21,20 +24,19 @@ out=$(mktemp)
   --spawn_server "$@" >"$out" 2>&1 &
 parent=$!
 sleep "${DELAY:-15}"
-server=$(pgrep -P "$parent" | head -1)
-ticks() {  # tid name utime+stime (clock ticks) of every thread of the server
+server=$(pgrep -P "$parent" -x "$(basename "$bench" | cut -c1-15)" | head -1)
+ticks() {  # tid name on-CPU-ns run-queue-wait-ns of every server thread
   for t in /proc/"$server"/task/*; do
-    echo "$(basename "$t") $(tr ' ' _ <"$t/comm") $(awk '{print $14 + $15}' "$t/stat")"
+    echo "$(basename "$t") $(tr ' ' _ <"$t/comm") $(awk '{print $1, $2}' "$t/schedstat")"
   done | sort
 }
 before=$(ticks)
 sleep "$window"
 after=$(ticks)
-hz=$(getconf CLK_TCK)
-echo "server CPU by thread name over ${window} s:"
+echo "server threads by name over ${window} s (on a core / runnable, waiting for one):"
 join <(echo "$before") <(echo "$after") |
-  awk -v hz="$hz" '{ms[$2] += ($5 - $3) * 1000 / hz; n[$2]++}
-    END {for (k in ms) if (ms[k] > 0) printf "  %-16s %2d threads %6.0f ms\n", k, n[k], ms[k]}' |
+  awk '{run[$2] += ($6 - $3) / 1e6; wait[$2] += ($7 - $4) / 1e6; n[$2]++}
+    END {for (k in run) if (run[k] > 0) printf "  %-16s %2d threads %6.0f ms on CPU %6.0f ms waiting\n", k, n[k], run[k], wait[k]}' |
   sort -k4 -nr
 wait "$parent"
 grep -E "calls_per_s" "$out" | tail -1
