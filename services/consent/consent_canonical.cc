@@ -28,24 +28,27 @@ absl::StatusOr<std::string> RenderDocument(
 }
 
 absl::StatusOr<std::string> EncodeReceiptPayload(const ReceiptFacts& f) {
-  Json doc = {
-      {"format", kReceiptFormat},
-      {"consent", f.consent},
-      {"tenant", f.tenant},
-      {"patient", f.patient},
-      {"template_version", f.template_version},
-      {"procedure_code", f.procedure_code},
-      {"document_sha256", crypto::HexEncode(f.document_sha256)},
-      {"acknowledged_ids", f.acknowledged_ids},
-      {"printed_name", f.printed_name},
-      {"signature_meaning", f.signature_meaning},
-      {"signing_method", SigningMethodName(f.signing_method)},
-      {"sign_time", Rfc3339(f.sign_time)},
-      {"drawn_signature_sha256", crypto::HexEncode(f.drawn_signature_sha256)},
-      {"key_id", f.key_id},
-      {"audit_leaf_index", f.audit_leaf_index},
-  };
-  return CanonicalJson(doc);
+  // Written straight into canonical bytes, members in key order (one per
+  // signature, on the store's writer); receipt_payload_test checks the bytes
+  // against CanonicalJson() of the same object.
+  CanonicalStringObject doc;
+  doc.AddStrings("acknowledged_ids", f.acknowledged_ids);
+  doc.AddInt("audit_leaf_index", f.audit_leaf_index);
+  doc.Add("consent", f.consent);
+  doc.Add("document_sha256", crypto::HexEncode(f.document_sha256));
+  doc.Add("drawn_signature_sha256",
+          crypto::HexEncode(f.drawn_signature_sha256));
+  doc.Add("format", kReceiptFormat);
+  doc.Add("key_id", f.key_id);
+  doc.Add("patient", f.patient);
+  doc.Add("printed_name", f.printed_name);
+  doc.Add("procedure_code", f.procedure_code);
+  doc.Add("sign_time", Rfc3339(f.sign_time));
+  doc.Add("signature_meaning", f.signature_meaning);
+  doc.Add("signing_method", SigningMethodName(f.signing_method));
+  doc.Add("template_version", f.template_version);
+  doc.Add("tenant", f.tenant);
+  return std::move(doc).Finish();
 }
 
 absl::StatusOr<ReceiptFacts> DecodeReceiptPayload(absl::string_view payload) {

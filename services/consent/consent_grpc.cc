@@ -84,7 +84,11 @@ void ToProto(const TemplateVersion& v, v1::ConsentTemplateVersion* out) {
 }
 
 absl::Status ToProto(const Receipt& r, v1::ConsentReceipt* out) {
-  ASSIGN_OR_RETURN(ReceiptFacts f, DecodeReceiptPayload(r.payload));
+  ReceiptFacts decoded;
+  if (r.facts == nullptr) {
+    ASSIGN_OR_RETURN(decoded, DecodeReceiptPayload(r.payload));
+  }
+  const ReceiptFacts& f = r.facts != nullptr ? *r.facts : decoded;
   out->set_payload(r.payload);
   out->set_signature(r.signature);
   out->set_key_id(r.key_id);

@@ -549,7 +549,9 @@ void ConsentManager::SignConsent(CallContext& call, SignInput in,
         facts.printed_name = in.printed_name;
         facts.signature_meaning = in.signature_meaning;
         facts.signing_method = static_cast<SigningMethod>(in.signing_method);
-        facts.sign_time = call.now;
+        // The payload's time has microseconds; so do the facts the answer
+        // is built from (Receipt::facts).
+        facts.sign_time = FromMicros(ToMicros(call.now));
         if (!in.drawn_signature_png.empty()) {
           facts.drawn_signature_sha256 = crypto::Sha256(in.drawn_signature_png);
         }
@@ -559,6 +561,7 @@ void ConsentManager::SignConsent(CallContext& call, SignInput in,
         ASSIGN_OR_RETURN(receipt.payload, EncodeReceiptPayload(facts));
         ASSIGN_OR_RETURN(receipt.signature, signer->Sign(receipt.payload));
         receipt.key_id = signer->key_id();
+        receipt.facts = std::make_shared<const ReceiptFacts>(std::move(facts));
         Json evidence = {{"client_address", in.client_address},
                          {"user_agent", in.user_agent},
                          {"drawn_signature_png_b64",

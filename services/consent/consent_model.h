@@ -4,6 +4,7 @@
 #define CARESEAL_SERVICES_CONSENT_CONSENT_MODEL_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,10 +77,16 @@ struct TemplateVersion {
   std::string Name() const;  // .../consentTemplates/{id}/versions/{n}
 };
 
+struct ReceiptFacts;  // consent_canonical.h
+
 struct Receipt {
   std::string payload;    // exact signed bytes (canonical JSON)
   std::string signature;  // Ed25519, 64 bytes
   std::string key_id;
+  // What `payload` encodes, kept by the call that signed it so that its
+  // answer does not parse the bytes it has just written; null for a receipt
+  // read from the store (the payload is then decoded).
+  std::shared_ptr<const ReceiptFacts> facts;
 };
 
 struct Consent {

@@ -65,7 +65,8 @@ Consent ConsentFromRow(const sql::Row& r, absl::Time now,
   c.decline_time = ReadOptTime(r, 16);
   c.supersede_time = ReadOptTime(r, 17);
   c.superseded_by = r.Str(18);
-  if (!r.IsNull(19)) c.receipt = Receipt{r.Str(19), r.Str(20), r.Str(21)};
+  if (!r.IsNull(19))
+    c.receipt = Receipt{r.Str(19), r.Str(20), r.Str(21), nullptr};
   c.state = EffectiveState(static_cast<ConsentState>(r.Int(6)), c.expire_time,
                            c.valid_until, now);
   if (secrets != nullptr) {

@@ -1,5 +1,6 @@
 #include "services/common/platform/canonical_json.h"
 
+#include "absl/strings/str_cat.h"
 #include "services/common/platform/text.h"
 #include "services/common/status.h"
 
@@ -67,8 +68,7 @@ bool AppendJsonString(std::string& out, absl::string_view s) {
 
 }  // namespace
 
-void CanonicalStringObject::Add(absl::string_view key,
-                                absl::string_view value) {
+void CanonicalStringObject::Key(absl::string_view key) {
   if (out_.size() > 1) {
     if (key <= last_key_) bad_order_ = true;
     out_.push_back(',');
@@ -76,7 +76,28 @@ void CanonicalStringObject::Add(absl::string_view key,
   last_key_.assign(key.data(), key.size());
   if (!AppendJsonString(out_, key)) bad_utf8_ = true;
   out_.push_back(':');
+}
+
+void CanonicalStringObject::Add(absl::string_view key,
+                                absl::string_view value) {
+  Key(key);
   if (!AppendJsonString(out_, value)) bad_utf8_ = true;
+}
+
+void CanonicalStringObject::AddInt(absl::string_view key, int64_t value) {
+  Key(key);
+  absl::StrAppend(&out_, value);
+}
+
+void CanonicalStringObject::AddStrings(absl::string_view key,
+                                       const std::vector<std::string>& values) {
+  Key(key);
+  out_.push_back('[');
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out_.push_back(',');
+    if (!AppendJsonString(out_, values[i])) bad_utf8_ = true;
+  }
+  out_.push_back(']');
 }
 
 absl::StatusOr<std::string> CanonicalStringObject::Finish() && {

@@ -6,7 +6,9 @@
 #ifndef CARESEAL_SERVICES_COMMON_PLATFORM_CANONICAL_JSON_H_
 #define CARESEAL_SERVICES_COMMON_PLATFORM_CANONICAL_JSON_H_
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -20,18 +22,24 @@ using Json = nlohmann::json;
 // before they get here, so this is a bug, not bad traffic).
 absl::StatusOr<std::string> CanonicalJson(const Json& value);
 
-// A canonical JSON object whose members are all strings, written straight
-// into bytes without a Json tree (hot paths: one audit leaf per call). Add
-// members in canonical key order; Finish() gives exactly the bytes
-// CanonicalJson() gives for the same object, INTERNAL (NOT_UTF8) for a value
-// that is not valid UTF-8, INTERNAL (KEY_ORDER) for keys out of order.
+// A flat canonical JSON object whose members are strings, integers or
+// arrays of strings, written straight into bytes without a Json tree (hot
+// paths: one audit leaf per call, one receipt per signature). Add members in
+// canonical key order; Finish() gives exactly the bytes CanonicalJson()
+// gives for the same object, INTERNAL (NOT_UTF8) for a value that is not
+// valid UTF-8, INTERNAL (KEY_ORDER) for keys out of order.
 class CanonicalStringObject {
  public:
   CanonicalStringObject() { out_.reserve(512); }
   void Add(absl::string_view key, absl::string_view value);
+  void AddInt(absl::string_view key, int64_t value);
+  void AddStrings(absl::string_view key,
+                  const std::vector<std::string>& values);
   absl::StatusOr<std::string> Finish() &&;
 
  private:
+  void Key(absl::string_view key);
+
   std::string out_ = "{";
   std::string last_key_;
   bool bad_utf8_ = false;

@@ -11,9 +11,12 @@
 #include "services/common/platform/audit_writer.h"
 #include "services/common/platform/canonical_json.h"
 #include "services/common/status.h"
+#include "tests/testing/random_text.h"
 
 namespace careseal {
 namespace {
+
+using testing::RandomText;
 
 // The leaf as a Json tree, canonicalised: the reference encoding.
 absl::StatusOr<std::string> ReferenceLeaf(const CallContext& call,
@@ -39,36 +42,6 @@ absl::StatusOr<std::string> ReferenceLeaf(const CallContext& call,
     leaf["break_glass_grant"] = call.principal.break_glass_grant;
   }
   return CanonicalJson(leaf);
-}
-
-// Random text mixing ASCII, every control character, quotes, backslashes,
-// DEL and multi-byte UTF-8 (2, 3 and 4 bytes).
-std::string RandomText(absl::BitGen& gen) {
-  static const std::vector<std::string> pieces = {
-      "a",
-      "Z",
-      "0",
-      " ",
-      "\"",
-      "\\",
-      "/",
-      "\x7f",
-      "é",
-      "€",
-      "😀",
-      "名",
-      "tenants/clinic-a/patients/p-1",
-      "careseal.v1.ConsentService/SignConsent"};
-  std::string out;
-  const int n = absl::Uniform(gen, 0, 12);
-  for (int i = 0; i < n; ++i) {
-    if (absl::Bernoulli(gen, 0.25)) {
-      out.push_back(static_cast<char>(absl::Uniform(gen, 0, 0x20)));
-    } else {
-      out += pieces[absl::Uniform<size_t>(gen, 0, pieces.size())];
-    }
-  }
-  return out;
 }
 
 TEST(AuditLeafTest, EqualsTheCanonicalJsonOfTheSameObject) {
