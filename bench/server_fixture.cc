@@ -13,6 +13,8 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -24,6 +26,8 @@
 #include "services/common/macros.h"
 #include "services/common/sql/sqlite_database.h"
 #include "services/server/modules.h"
+
+ABSL_DECLARE_FLAG(bool, wal_coalesce);  // server_main.cc
 
 namespace careseal::bench {
 namespace {
@@ -49,7 +53,10 @@ class InProcessServer final : public ServerUnderTest {
     ASSIGN_OR_RETURN(config.tls.ca_pem, Slurp(files.ca));
     ASSIGN_OR_RETURN(config.tls.cert_pem, Slurp(files.cert));
     ASSIGN_OR_RETURN(config.tls.key_pem, Slurp(files.key));
-    ASSIGN_OR_RETURN(s->db_, sql::SqliteDatabase::Open({.path = files.db}));
+    ASSIGN_OR_RETURN(
+        s->db_, sql::SqliteDatabase::Open({.path = files.db,
+                                           .coalesce_wal_writes = absl::GetFlag(
+                                               FLAGS_wal_coalesce)}));
     ASSIGN_OR_RETURN(std::string master,
                      crypto::LoadMasterKeyFile(files.master_key));
     ASSIGN_OR_RETURN(s->key_ring_, crypto::KeyRing::Create(master));
@@ -116,6 +123,7 @@ class ChildServer final : public ServerUnderTest {
         absl::StrCat("--tls_cert=", files.cert),
         absl::StrCat("--tls_key=", files.key),
         absl::StrCat("--db=", files.db),
+        absl::StrCat("--wal_coalesce=", absl::GetFlag(FLAGS_wal_coalesce)),
         absl::StrCat("--key_dir=", files.key_dir),
         absl::StrCat("--master_key_file=", files.master_key)};
     const std::string log = absl::StrCat(files.dir, "/server.log");

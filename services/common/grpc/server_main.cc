@@ -25,6 +25,9 @@ ABSL_FLAG(std::string, tls_cert, "", "server certificate chain (PEM)");
 ABSL_FLAG(std::string, tls_key, "", "server private key (PEM)");
 ABSL_FLAG(std::string, db, "var/careseal.db",
           "SQLite database file (the embedded store)");
+ABSL_FLAG(bool, wal_coalesce, true,
+          "gather each group commit's WAL writes into one write (false: "
+          "SQLite's two writes per page; for comparison)");
 ABSL_FLAG(std::string, key_dir, "var/keys",
           "directory of the signing keys and the master key (keep it off the "
           "database's disk backups)");
@@ -114,7 +117,9 @@ int RunServerMain(int argc, char** argv, const std::string& program,
   std::error_code ec;
   std::filesystem::path parent = std::filesystem::path(db_path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  auto db = sql::SqliteDatabase::Open({.path = db_path});
+  auto db = sql::SqliteDatabase::Open(
+      {.path = db_path,
+       .coalesce_wal_writes = absl::GetFlag(FLAGS_wal_coalesce)});
   if (!db.ok()) return Fail(program, db.status());
 
   ServerEnv env;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/macros.h"
+#include "services/common/sql/sqlite_wal_vfs.h"
 #include "services/common/status.h"
 
 namespace careseal::sql {
@@ -200,7 +201,9 @@ absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteDatabase::Connect(
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (writer) flags |= SQLITE_OPEN_CREATE;
-  int rc = sqlite3_open_v2(options_.path.c_str(), &db, flags, nullptr);
+  const char* vfs =
+      writer && options_.coalesce_wal_writes ? CoalescingWalVfsName() : nullptr;
+  int rc = sqlite3_open_v2(options_.path.c_str(), &db, flags, vfs);
   if (rc != SQLITE_OK) {
     absl::Status status =
         Error(absl::StatusCode::kUnavailable, "STORE_OPEN_FAILED",
@@ -447,6 +450,13 @@ void SqliteDatabase::RunBatch(std::vector<Job>& batch) {
     }
     commit = writer_conn_->Run("COMMIT");
     if (!commit.ok()) (void)writer_conn_->Raw("ROLLBACK");
+    // The commit's frames were written when it was published (the VFS's
+    // barrier); anything still buffered is written now, before the
+    // completion thread's flush.
+    if (!FlushWalBuffer(writer_conn_->handle())) {
+      std::fprintf(stderr, "careseal: writing the WAL failed; stopping\n");
+      std::abort();
+    }
   }
   // Committed (or undone): the completion thread flushes the WAL, runs the
   // hooks of the committed jobs, then answers each job, while this thread

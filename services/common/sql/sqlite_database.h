@@ -36,6 +36,9 @@ struct SqliteOptions {
   // New WAL pages after which the checkpointer copies the WAL back into the
   // database (SQLite's own automatic checkpoint is off).
   int checkpoint_pages = 4096;
+  // The writer's WAL writes gathered into one write per commit
+  // (sqlite_wal_vfs.h); off: SQLite's two writes per page.
+  bool coalesce_wal_writes = true;
 };
 
 class SqliteDatabase final : public Database {

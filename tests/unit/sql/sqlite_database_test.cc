@@ -5,9 +5,12 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "services/common/macros.h"
+#include "services/common/sql/sqlite_wal_vfs.h"
 #include "services/common/status.h"
 #include "tests/testing/temp_dir.h"
 
@@ -224,6 +227,96 @@ TEST(SqliteDatabaseTest, BadSqlIsAnErrorNotACrash) {
   absl::Status p = db->Read(
       [](Txn& txn) { return txn.Query("SELECT ? + ?", {Int(1)}).status(); });
   EXPECT_FALSE(p.ok());
+}
+
+// The writer's WAL writes are gathered into one write per commit
+// (sqlite_wal_vfs.h). Readers on other connections, which read the WAL
+// through the default VFS, must never see a commit whose frames are not in
+// the file: every batch writes a marker row and blobs of one batch-wide
+// size; a reader that sees the marker must read every blob whole. Sizes run
+// from one page to past the 4 MiB early write, and past the default VFS's
+// 128 KiB limit per write.
+TEST(SqliteDatabaseTest, ReadersNeverSeeACommitBeforeItsWalFrames) {
+  testing::TempDir dir;
+  auto db = OpenAt(dir.File("db.sqlite"));
+  const WalVfsCounters before = WalVfsCountersNow();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> checked{0};
+  std::vector<std::thread> readers;
+  absl::Mutex failure_mu;
+  std::string failure;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        absl::Status s = db->Read([&](Txn& txn) -> absl::Status {
+          auto rows = txn.Query(
+              "SELECT label, length(data), COUNT(*) FROM items WHERE label "
+              "LIKE 'batch-%' GROUP BY label");
+          if (!rows.ok()) return rows.status();
+          for (const Row& row : *rows) {
+            auto blobs = txn.Query(
+                "SELECT COUNT(*), MIN(length(data)), MAX(length(data)), "
+                "MIN(hex(substr(data, -8))) = MAX(hex(substr(data, -8))) "
+                "FROM items WHERE label = ?",
+                {Text("blob-" + row.Str(0).substr(6))});
+            if (!blobs.ok()) return blobs.status();
+            const Row& b = (*blobs)[0];
+            if (b.Int(0) != 4 || b.Int(1) != row.Int(1) ||
+                b.Int(2) != row.Int(1) || b.Int(3) != 1) {
+              return absl::InternalError("a batch is seen in part: " +
+                                         row.Str(0));
+            }
+            checked.fetch_add(1);
+          }
+          return absl::OkStatus();
+        });
+        if (!s.ok()) {
+          absl::MutexLock lock(&failure_mu);
+          failure = s.ToString();
+          return;
+        }
+      }
+    });
+  }
+  const int sizes[] = {100, 5000, 40000, 70000, 200000, 1500000};
+  int64_t id = 1;
+  for (int round = 0; round < 3; ++round) {
+    for (int size : sizes) {
+      const std::string batch = absl::StrCat(round, "-", size);
+      ASSERT_TRUE(
+          db->WriteAndWait([&](Txn& txn) -> absl::Status {
+              const std::string blob(size, static_cast<char>('a' + round));
+              for (int i = 0; i < 4; ++i) {
+                RETURN_IF_ERROR(
+                    txn.Exec("INSERT INTO items (id, label, data) "
+                             "VALUES (?, ?, ?)",
+                             {Int(id++), Text("blob-" + batch), Bytes(blob)})
+                        .status());
+              }
+              return txn
+                  .Exec(
+                      "INSERT INTO items (id, label, data) VALUES "
+                      "(?, ?, ?)",
+                      {Int(id++), Text("batch-" + batch),
+                       Bytes(std::string(size, 'm'))})
+                  .status();
+            }).ok());
+    }
+  }
+  stop.store(true);
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(failure, "");
+  EXPECT_GT(checked.load(), 0);
+  // Gathered: far fewer writes reached the file than SQLite asked for.
+  const WalVfsCounters after = WalVfsCountersNow();
+  const int64_t asked = after.wal_writes - before.wal_writes;
+  const int64_t made = after.file_writes - before.file_writes;
+  EXPECT_GT(asked, 1000);
+  EXPECT_LT(made * 4, asked);
+  // And all of it is there after a reopen.
+  db.reset();
+  auto reopened = OpenAt(dir.File("db.sqlite"));
+  EXPECT_EQ(CountItems(*reopened), id - 1);
 }
 
 }  // namespace
