@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -28,6 +30,11 @@ struct FileState {
   std::string wal_name;  // a WAL's own name; a main database's WAL's name
   std::string buffer;    // consecutive WAL bytes not yet written
   sqlite3_int64 buffer_offset = 0;
+  // The thread that last wrote to the buffer. A connection writes its WAL
+  // and publishes the commit on one thread, inside one sqlite3_step; with
+  // two connections of this VFS on one file (two stores open at once), a
+  // barrier writes only the buffer of the connection on its own thread.
+  std::atomic<std::thread::id> writer{};
 };
 
 struct ShimFile {
@@ -46,8 +53,9 @@ ShimFile* Shim(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f); }
 
 // Open WAL files of this VFS by name, for the database file's barrier.
 absl::Mutex registry_mu;
-absl::flat_hash_map<std::string, ShimFile*>& Registry() {
-  static auto* const registry = new absl::flat_hash_map<std::string, ShimFile*>;
+absl::flat_hash_map<std::string, std::vector<ShimFile*>>& Registry() {
+  static auto* const registry =
+      new absl::flat_hash_map<std::string, std::vector<ShimFile*>>;
   return *registry;
 }
 
@@ -86,7 +94,10 @@ int ShimClose(sqlite3_file* file) {
     rc = Flush(f);
     absl::MutexLock lock(&registry_mu);
     auto it = Registry().find(f->state->wal_name);
-    if (it != Registry().end() && it->second == f) Registry().erase(it);
+    if (it != Registry().end()) {
+      std::erase(it->second, f);
+      if (it->second.empty()) Registry().erase(it);
+    }
   }
   const int close_rc = f->real->pMethods->xClose(f->real);
   delete f->state;
@@ -112,7 +123,10 @@ int ShimWrite(sqlite3_file* file, const void* data, int n,
     const int rc = Flush(f);
     if (rc != SQLITE_OK) return rc;
   }
-  if (s.buffer.empty()) s.buffer_offset = offset;
+  if (s.buffer.empty()) {
+    s.buffer_offset = offset;
+    s.writer.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  }
   s.buffer.append(static_cast<const char*>(data), n);
   return s.buffer.size() >= kMaxBuffered ? Flush(f) : SQLITE_OK;
 }
@@ -180,13 +194,21 @@ void ShimShmBarrier(sqlite3_file* file) {
   if (!f->state->wal_name.empty()) {
     absl::MutexLock lock(&registry_mu);
     auto it = Registry().find(f->state->wal_name);
-    int rc = SQLITE_OK;
-    if (it != Registry().end() && (rc = Flush(it->second)) != SQLITE_OK) {
-      std::fprintf(stderr,
-                   "careseal: writing the WAL failed while publishing a "
-                   "commit (SQLite error %d); stopping\n",
-                   rc);
-      std::abort();
+    if (it != Registry().end()) {
+      for (ShimFile* wal : it->second) {
+        if (wal->state->writer.load(std::memory_order_relaxed) !=
+            std::this_thread::get_id()) {
+          continue;
+        }
+        const int rc = Flush(wal);
+        if (rc != SQLITE_OK) {
+          std::fprintf(stderr,
+                       "careseal: writing the WAL failed while publishing a "
+                       "commit (SQLite error %d); stopping\n",
+                       rc);
+          std::abort();
+        }
+      }
     }
   }
   f->real->pMethods->xShmBarrier(f->real);
@@ -253,7 +275,7 @@ int ShimOpen(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
     f->state->wal = true;
     f->state->wal_name = name;
     absl::MutexLock lock(&registry_mu);
-    Registry()[f->state->wal_name] = f;
+    Registry()[f->state->wal_name].push_back(f);
   } else if (name != nullptr && (flags & SQLITE_OPEN_MAIN_DB) != 0) {
     f->state->wal_name = std::string(name) + "-wal";
   }

@@ -235,10 +235,12 @@ TEST(SqliteDatabaseTest, BadSqlIsAnErrorNotACrash) {
 // the file: every batch writes a marker row and blobs of one batch-wide
 // size; a reader that sees the marker must read every blob whole. Sizes run
 // from one page to past the 4 MiB early write, and past the default VFS's
-// 128 KiB limit per write.
+// 128 KiB limit per write. Two stores are open on the file and take turns,
+// so that two writer connections of the VFS share the WAL's name.
 TEST(SqliteDatabaseTest, ReadersNeverSeeACommitBeforeItsWalFrames) {
   testing::TempDir dir;
   auto db = OpenAt(dir.File("db.sqlite"));
+  auto second = OpenAt(dir.File("db.sqlite"));
   const WalVfsCounters before = WalVfsCountersNow();
   std::atomic<bool> stop{false};
   std::atomic<int64_t> checked{0};
@@ -280,27 +282,31 @@ TEST(SqliteDatabaseTest, ReadersNeverSeeACommitBeforeItsWalFrames) {
   }
   const int sizes[] = {100, 5000, 40000, 70000, 200000, 1500000};
   int64_t id = 1;
+  int turn = 0;
   for (int round = 0; round < 3; ++round) {
     for (int size : sizes) {
       const std::string batch = absl::StrCat(round, "-", size);
+      Database& store = ++turn % 2 == 0 ? *second : *db;
       ASSERT_TRUE(
-          db->WriteAndWait([&](Txn& txn) -> absl::Status {
-              const std::string blob(size, static_cast<char>('a' + round));
-              for (int i = 0; i < 4; ++i) {
-                RETURN_IF_ERROR(
-                    txn.Exec("INSERT INTO items (id, label, data) "
-                             "VALUES (?, ?, ?)",
-                             {Int(id++), Text("blob-" + batch), Bytes(blob)})
-                        .status());
-              }
-              return txn
-                  .Exec(
-                      "INSERT INTO items (id, label, data) VALUES "
-                      "(?, ?, ?)",
-                      {Int(id++), Text("batch-" + batch),
-                       Bytes(std::string(size, 'm'))})
-                  .status();
-            }).ok());
+          store
+              .WriteAndWait([&](Txn& txn) -> absl::Status {
+                const std::string blob(size, static_cast<char>('a' + round));
+                for (int i = 0; i < 4; ++i) {
+                  RETURN_IF_ERROR(
+                      txn.Exec("INSERT INTO items (id, label, data) "
+                               "VALUES (?, ?, ?)",
+                               {Int(id++), Text("blob-" + batch), Bytes(blob)})
+                          .status());
+                }
+                return txn
+                    .Exec(
+                        "INSERT INTO items (id, label, data) VALUES "
+                        "(?, ?, ?)",
+                        {Int(id++), Text("batch-" + batch),
+                         Bytes(std::string(size, 'm'))})
+                    .status();
+              })
+              .ok());
     }
   }
   stop.store(true);
@@ -315,6 +321,7 @@ TEST(SqliteDatabaseTest, ReadersNeverSeeACommitBeforeItsWalFrames) {
   EXPECT_LT(made * 4, asked);
   // And all of it is there after a reopen.
   db.reset();
+  second.reset();
   auto reopened = OpenAt(dir.File("db.sqlite"));
   EXPECT_EQ(CountItems(*reopened), id - 1);
 }
