@@ -30,16 +30,16 @@ namespace careseal::sql {
 // The VFS name to pass to sqlite3_open_v2; registered on first use.
 const char* CoalescingWalVfsName();
 
-// Counters (all files of the VFS) for tests and benchmarks.
+// Counters over all files of the VFS, for tests (sqlite_database_test).
 struct WalVfsCounters {
   int64_t wal_writes = 0;   // xWrite calls SQLite made on WAL files
-  int64_t file_writes = 0;  // pwrite calls this VFS made for them
+  int64_t file_writes = 0;  // writes this VFS passed on to the default VFS
 };
 WalVfsCounters WalVfsCountersNow();
 
 // Writes what `db`'s WAL still buffers; true if nothing was left or it was
-// written. Called after COMMIT as a check (the barrier should have left
-// nothing).
+// written. The writer calls it after each COMMIT, before the completion
+// thread's fdatasync (the publication barrier should have left nothing).
 bool FlushWalBuffer(sqlite3* db);
 
 }  // namespace careseal::sql
