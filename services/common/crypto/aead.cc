@@ -2,13 +2,13 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 
 #include <climits>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/crypto/random.h"
 #include "services/common/status.h"
 
 namespace careseal::crypto {
@@ -64,9 +64,7 @@ absl::StatusOr<std::string> OpenSslAes256Gcm::Encrypt(
   unsigned char* nonce = Bytes(out) + 1;
   unsigned char* body = nonce + kNonceSize;
   unsigned char* tag = body + plaintext.size();
-  if (RAND_bytes(nonce, kNonceSize) != 1) {
-    return OpenSslFailure("RAND_bytes for the GCM nonce");
-  }
+  FillRandom(nonce, kNonceSize);
 
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (ctx == nullptr || EVP_EncryptInit_ex2(ctx.get(), cipher_.get(),

@@ -1,11 +1,15 @@
 #include "services/common/crypto/random.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "services/common/crypto/encoding.h"
 #include "services/common/crypto/openssl_util.h"
@@ -24,21 +28,60 @@ void AppendLittleEndian64(uint64_t value, std::string& out) {
   }
 }
 
-}  // namespace
-
-std::string OpenSslRandom::Bytes(size_t n) {
-  std::string out(n, '\0');
-  size_t done = 0;
-  while (done < n) {
-    const int chunk = static_cast<int>(std::min<size_t>(n - done, INT_MAX));
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data() + done),
-                   chunk) != 1) {
+void RandBytesOrDie(unsigned char* out, size_t n) {
+  while (n > 0) {
+    const int chunk = static_cast<int>(std::min<size_t>(n, INT_MAX));
+    if (RAND_bytes(out, chunk) != 1) {
       std::fprintf(stderr, "careseal: RAND_bytes failed: %s\n",
                    OpenSslErrorString().c_str());
       std::abort();
     }
-    done += static_cast<size_t>(chunk);
+    out += chunk;
+    n -= static_cast<size_t>(chunk);
   }
+}
+
+constexpr size_t kBlockSize = 512;
+constexpr size_t kMaxBuffered = 64;
+
+// Bumped in a forked child (pthread_atfork), so that the child's threads,
+// including the copy of the forking thread, draw fresh blocks.
+std::atomic<uint64_t> fork_generation{0};
+
+void BumpForkGeneration() {
+  fork_generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+// One thread's unused random bytes: block[used, kBlockSize).
+struct RandomBlock {
+  unsigned char block[kBlockSize];
+  size_t used = kBlockSize;
+  uint64_t generation = 0;
+  ~RandomBlock() { OPENSSL_cleanse(block, sizeof block); }
+};
+
+}  // namespace
+
+void FillRandom(unsigned char* out, size_t n) {
+  static const bool registered = [] {
+    return pthread_atfork(nullptr, nullptr, BumpForkGeneration) == 0;
+  }();
+  if (n > kMaxBuffered || !registered) return RandBytesOrDie(out, n);
+  thread_local RandomBlock local;
+  const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (local.generation != generation || kBlockSize - local.used < n) {
+    RandBytesOrDie(local.block, kBlockSize);
+    local.used = 0;
+    local.generation = generation;
+  }
+  std::memcpy(out, local.block + local.used, n);
+  OPENSSL_cleanse(local.block + local.used, n);
+  local.used += n;
+}
+
+std::string OpenSslRandom::Bytes(size_t n) {
+  std::string out(n, '\0');
+  FillRandom(reinterpret_cast<unsigned char*>(out.data()), n);
   return out;
 }
 

@@ -1,5 +1,8 @@
 #include "services/common/crypto/random.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <regex>
 #include <set>
 #include <string>
@@ -31,6 +34,70 @@ TEST(OpenSslRandomTest, OutputsDiffer) {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) seen.insert(random.Bytes(16));
   EXPECT_EQ(seen.size(), 100u);
+}
+
+TEST(FillRandomTest, SmallAndLargeRequestsAcrossThreadsNeverRepeat) {
+  // Sizes below and above the per-thread block's limit, from four threads:
+  // no two 16-byte draws agree, and no draw is all zeros (a wiped byte
+  // handed out again would be).
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::string>> out(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&out, t] {
+      for (int i = 0; i < 2000; ++i) {
+        unsigned char small[16];
+        FillRandom(small, sizeof small);
+        out[t].emplace_back(reinterpret_cast<char*>(small), sizeof small);
+        if (i % 100 == 0) {
+          unsigned char large[100];
+          FillRandom(large, sizeof large);
+          out[t].emplace_back(reinterpret_cast<char*>(large), 16);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  std::set<std::string> seen;
+  size_t total = 0;
+  for (const auto& v : out) {
+    total += v.size();
+    seen.insert(v.begin(), v.end());
+  }
+  EXPECT_EQ(seen.size(), total);
+  EXPECT_EQ(seen.count(std::string(16, '\0')), 0u);
+}
+
+TEST(FillRandomTest, AForkedChildDoesNotRepeatItsParentsBytes) {
+  // The parent's thread has a block in use; a child that served from its
+  // copy of that block would hand out the very bytes the parent hands out
+  // next.
+  OpenSslRandom random;
+  (void)random.Bytes(16);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string bytes = random.Bytes(32);
+    const bool ok = write(fds[1], bytes.data(), bytes.size()) ==
+                    static_cast<ssize_t>(bytes.size());
+    _exit(ok ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string from_child(32, '\0');
+  size_t got = 0;
+  while (got < from_child.size()) {
+    const ssize_t r =
+        read(fds[0], from_child.data() + got, from_child.size() - got);
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, from_child.size());
+  EXPECT_NE(random.Bytes(32), from_child);
 }
 
 TEST(FakeRandomTest, SameSeedSameStream) {
