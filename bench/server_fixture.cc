@@ -27,7 +27,8 @@
 #include "services/common/sql/sqlite_database.h"
 #include "services/server/modules.h"
 
-ABSL_DECLARE_FLAG(bool, wal_coalesce);  // server_main.cc
+ABSL_DECLARE_FLAG(bool, wal_coalesce);     // server_main.cc
+ABSL_DECLARE_FLAG(int, checkpoint_pages);  // server_main.cc
 
 namespace careseal::bench {
 namespace {
@@ -54,9 +55,11 @@ class InProcessServer final : public ServerUnderTest {
     ASSIGN_OR_RETURN(config.tls.cert_pem, Slurp(files.cert));
     ASSIGN_OR_RETURN(config.tls.key_pem, Slurp(files.key));
     ASSIGN_OR_RETURN(
-        s->db_, sql::SqliteDatabase::Open({.path = files.db,
-                                           .coalesce_wal_writes = absl::GetFlag(
-                                               FLAGS_wal_coalesce)}));
+        s->db_,
+        sql::SqliteDatabase::Open(
+            {.path = files.db,
+             .checkpoint_pages = absl::GetFlag(FLAGS_checkpoint_pages),
+             .coalesce_wal_writes = absl::GetFlag(FLAGS_wal_coalesce)}));
     ASSIGN_OR_RETURN(std::string master,
                      crypto::LoadMasterKeyFile(files.master_key));
     ASSIGN_OR_RETURN(s->key_ring_, crypto::KeyRing::Create(master));
@@ -124,6 +127,8 @@ class ChildServer final : public ServerUnderTest {
         absl::StrCat("--tls_key=", files.key),
         absl::StrCat("--db=", files.db),
         absl::StrCat("--wal_coalesce=", absl::GetFlag(FLAGS_wal_coalesce)),
+        absl::StrCat("--checkpoint_pages=",
+                     absl::GetFlag(FLAGS_checkpoint_pages)),
         absl::StrCat("--key_dir=", files.key_dir),
         absl::StrCat("--master_key_file=", files.master_key)};
     const std::string log = absl::StrCat(files.dir, "/server.log");

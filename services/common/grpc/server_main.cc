@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, db, "var/careseal.db",
 ABSL_FLAG(bool, wal_coalesce, true,
           "gather each group commit's WAL writes into one write (false: "
           "SQLite's two writes per page; for comparison)");
+ABSL_FLAG(int, checkpoint_pages, 16384,
+          "new WAL pages after which the checkpointer copies the WAL back "
+          "into the database file");
 ABSL_FLAG(std::string, key_dir, "var/keys",
           "directory of the signing keys and the master key (keep it off the "
           "database's disk backups)");
@@ -117,8 +120,14 @@ int RunServerMain(int argc, char** argv, const std::string& program,
   std::error_code ec;
   std::filesystem::path parent = std::filesystem::path(db_path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (absl::GetFlag(FLAGS_checkpoint_pages) < 1) {
+    return Fail(program,
+                absl::InvalidArgumentError(
+                    "--checkpoint_pages must be a positive number of pages"));
+  }
   auto db = sql::SqliteDatabase::Open(
       {.path = db_path,
+       .checkpoint_pages = absl::GetFlag(FLAGS_checkpoint_pages),
        .coalesce_wal_writes = absl::GetFlag(FLAGS_wal_coalesce)});
   if (!db.ok()) return Fail(program, db.status());
 

@@ -23,6 +23,9 @@ namespace careseal::sql {
 
 namespace {
 
+// Passes of one checkpoint run at most (SqliteDatabase::CheckpointLoop).
+constexpr int kMaxCheckpointPasses = 8;
+
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   int extended = db ? sqlite3_extended_errcode(db) : rc;
   std::string message =
@@ -311,12 +314,29 @@ void SqliteDatabase::CheckpointLoop() {
     // its beginning when a write transaction begins with every frame copied,
     // which a checkpoint running beside a busy writer never sees; so once
     // the bulk is copied the writer copies the last few frames itself before
-    // its next batch (RestartWalIfDue).
+    // its next batch (RestartWalIfDue). A busy writer appends thousands of
+    // frames while a pass copies, so passes repeat until what is left is a
+    // tail (1/64 of the threshold) or a pass copies nothing new: the
+    // copying stays on this thread, off the writer's.
+    const int tail = std::max(1, threshold / 64);
     int log = 0;
     int copied = 0;
-    const int rc =
-        sqlite3_wal_checkpoint_v2(checkpoint_conn_->handle(), nullptr,
-                                  SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    int rc = SQLITE_OK;
+    for (int pass = 0; pass < kMaxCheckpointPasses; ++pass) {
+      const int before = copied;
+      rc = sqlite3_wal_checkpoint_v2(checkpoint_conn_->handle(), nullptr,
+                                     SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+      // A pass copies the WAL as it was when the pass began; the writer has
+      // committed more since (wal_pages_, from the commit hook). Stop when
+      // that is a tail, or when a pass copied nothing new (stuck behind a
+      // reader's snapshot, or the WAL restarted).
+      int remaining;
+      {
+        absl::MutexLock lock(&checkpoint_mu_);
+        remaining = wal_pages_ - copied;
+      }
+      if (rc != SQLITE_OK || remaining <= tail || copied <= before) break;
+    }
     restart_due_.store(true, std::memory_order_release);
     absl::MutexLock lock(&checkpoint_mu_);
     ++checkpoints_;

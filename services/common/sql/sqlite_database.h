@@ -35,7 +35,7 @@ struct SqliteOptions {
   int writer_cache_kib = 32 << 10;  // page cache of the writer connection
   // New WAL pages after which the checkpointer copies the WAL back into the
   // database (SQLite's own automatic checkpoint is off).
-  int checkpoint_pages = 4096;
+  int checkpoint_pages = 16384;  // 64 MiB of 4 KiB pages
   // The writer's WAL writes gathered into one write per commit
   // (sqlite_wal_vfs.h); off: SQLite's two writes per page.
   bool coalesce_wal_writes = true;
