@@ -200,12 +200,14 @@ SqliteDatabase::SqliteDatabase(SqliteOptions options)
     : options_(std::move(options)) {}
 
 absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteDatabase::Connect(
-    bool writer) {
+    Role role) {
+  const bool writer = role == Role::kWriter;
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (writer) flags |= SQLITE_OPEN_CREATE;
-  const char* vfs =
-      writer && options_.coalesce_wal_writes ? CoalescingWalVfsName() : nullptr;
+  const char* vfs = role != Role::kReader && options_.coalesce_wal_writes
+                        ? CoalescingWalVfsName()
+                        : nullptr;
   int rc = sqlite3_open_v2(options_.path.c_str(), &db, flags, vfs);
   if (rc != SQLITE_OK) {
     absl::Status status =
@@ -248,8 +250,8 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
   if (options.max_batch == 0) options.max_batch = 1;
   if (options.checkpoint_pages < 1) options.checkpoint_pages = 1;
   std::unique_ptr<SqliteDatabase> db(new SqliteDatabase(std::move(options)));
-  ASSIGN_OR_RETURN(db->writer_conn_, db->Connect(/*writer=*/true));
-  ASSIGN_OR_RETURN(db->checkpoint_conn_, db->Connect(/*writer=*/false));
+  ASSIGN_OR_RETURN(db->writer_conn_, db->Connect(Role::kWriter));
+  ASSIGN_OR_RETURN(db->checkpoint_conn_, db->Connect(Role::kCheckpointer));
   // The hook replaces SQLite's automatic checkpoint, which would run inside
   // the writer's COMMIT and hold every caller of the batch meanwhile.
   sqlite3_wal_hook(db->writer_conn_->handle(), &SqliteDatabase::OnWalCommit,
@@ -515,7 +517,7 @@ absl::Status SqliteDatabase::Read(ReadFn fn) {
     }
   }
   if (conn == nullptr) {
-    ASSIGN_OR_RETURN(conn, Connect(/*writer=*/false));
+    ASSIGN_OR_RETURN(conn, Connect(Role::kReader));
   }
   absl::Status status = conn->Run("BEGIN");
   if (status.ok()) {

@@ -79,7 +79,10 @@ class SqliteDatabase final : public Database {
   void RestartWalIfDue();
   void SyncWal();  // on the completion thread
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
-  absl::StatusOr<std::unique_ptr<SqliteConnection>> Connect(bool writer);
+  // The writer and the checkpointer open the file through the coalescing
+  // VFS (sqlite_wal_vfs.h) unless options_.coalesce_wal_writes is off.
+  enum class Role { kWriter, kCheckpointer, kReader };
+  absl::StatusOr<std::unique_ptr<SqliteConnection>> Connect(Role role);
 
   const SqliteOptions options_;
   std::unique_ptr<SqliteConnection> writer_conn_;

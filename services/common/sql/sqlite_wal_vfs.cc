@@ -23,12 +23,17 @@ constexpr char kVfsName[] = "careseal-wal-coalesce";
 constexpr size_t kMaxBuffered = size_t{4} << 20;
 
 std::atomic<int64_t> wal_writes{0};
+std::atomic<int64_t> checkpoint_writes{0};
 std::atomic<int64_t> file_writes{0};
 
 struct FileState {
   bool wal = false;
+  bool main_db = false;
+  // A main database file between SQLITE_FCNTL_CKPT_START and _CKPT_DONE:
+  // a checkpoint is copying pages into it.
+  bool in_checkpoint = false;
   std::string wal_name;  // a WAL's own name; a main database's WAL's name
-  std::string buffer;    // consecutive WAL bytes not yet written
+  std::string buffer;    // consecutive bytes not yet written
   sqlite3_int64 buffer_offset = 0;
   // The thread that last wrote to the buffer. A connection writes its WAL
   // and publishes the commit on one thread, inside one sqlite3_step; with
@@ -78,20 +83,33 @@ int Flush(ShimFile* f) {
   return rc;
 }
 
-// For the WAL: written before anything else is done to the file.
-#define FLUSH_WAL_OR_RETURN(f)                    \
+// A buffer is written before anything else is done to its file.
+#define FLUSH_OR_RETURN(f)                        \
   do {                                            \
-    if ((f)->state->wal) {                        \
+    if (!(f)->state->buffer.empty()) {            \
       const int flush_rc = Flush(f);              \
       if (flush_rc != SQLITE_OK) return flush_rc; \
     }                                             \
   } while (0)
 
+// Where a write that failed cannot be reported (SQLite ignores the result,
+// then tells other connections the bytes are there), the process stops.
+void FlushOrDie(ShimFile* f, const char* when) {
+  if (f->state->buffer.empty()) return;
+  const int rc = Flush(f);
+  if (rc != SQLITE_OK) {
+    std::fprintf(stderr,
+                 "careseal: a write failed %s (SQLite error %d); "
+                 "stopping\n",
+                 when, rc);
+    std::abort();
+  }
+}
+
 int ShimClose(sqlite3_file* file) {
   ShimFile* f = Shim(file);
-  int rc = SQLITE_OK;
+  int rc = f->state->buffer.empty() ? SQLITE_OK : Flush(f);
   if (f->state->wal) {
-    rc = Flush(f);
     absl::MutexLock lock(&registry_mu);
     auto it = Registry().find(f->state->wal_name);
     if (it != Registry().end()) {
@@ -107,17 +125,22 @@ int ShimClose(sqlite3_file* file) {
 
 int ShimRead(sqlite3_file* file, void* out, int n, sqlite3_int64 offset) {
   ShimFile* f = Shim(file);
-  FLUSH_WAL_OR_RETURN(f);
+  FLUSH_OR_RETURN(f);
   return f->real->pMethods->xRead(f->real, out, n, offset);
 }
 
 int ShimWrite(sqlite3_file* file, const void* data, int n,
               sqlite3_int64 offset) {
   ShimFile* f = Shim(file);
-  if (!f->state->wal)
-    return f->real->pMethods->xWrite(f->real, data, n, offset);
-  wal_writes.fetch_add(1, std::memory_order_relaxed);
   FileState& s = *f->state;
+  if (s.wal) {
+    wal_writes.fetch_add(1, std::memory_order_relaxed);
+  } else if (s.in_checkpoint) {
+    checkpoint_writes.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    FLUSH_OR_RETURN(f);
+    return f->real->pMethods->xWrite(f->real, data, n, offset);
+  }
   if (!s.buffer.empty() &&
       offset != s.buffer_offset + static_cast<sqlite3_int64>(s.buffer.size())) {
     const int rc = Flush(f);
@@ -133,19 +156,19 @@ int ShimWrite(sqlite3_file* file, const void* data, int n,
 
 int ShimTruncate(sqlite3_file* file, sqlite3_int64 size) {
   ShimFile* f = Shim(file);
-  FLUSH_WAL_OR_RETURN(f);
+  FLUSH_OR_RETURN(f);
   return f->real->pMethods->xTruncate(f->real, size);
 }
 
 int ShimSync(sqlite3_file* file, int flags) {
   ShimFile* f = Shim(file);
-  FLUSH_WAL_OR_RETURN(f);
+  FLUSH_OR_RETURN(f);
   return f->real->pMethods->xSync(f->real, flags);
 }
 
 int ShimFileSize(sqlite3_file* file, sqlite3_int64* size) {
   ShimFile* f = Shim(file);
-  FLUSH_WAL_OR_RETURN(f);
+  FLUSH_OR_RETURN(f);
   return f->real->pMethods->xFileSize(f->real, size);
 }
 
@@ -163,7 +186,18 @@ int ShimCheckReservedLock(sqlite3_file* file, int* out) {
 
 int ShimFileControl(sqlite3_file* file, int op, void* arg) {
   ShimFile* f = Shim(file);
-  FLUSH_WAL_OR_RETURN(f);
+  FileState& s = *f->state;
+  if (s.main_db && op == SQLITE_FCNTL_CKPT_START) {
+    s.in_checkpoint = true;
+  } else if (s.main_db && op == SQLITE_FCNTL_CKPT_DONE) {
+    // The copy is over; SQLite records it in the WAL-index next, after which
+    // readers take those pages from this file: they must be in it. (SQLite
+    // ignores this call's result, so a failed write cannot be returned.)
+    FlushOrDie(f, "copying a checkpoint into the database");
+    s.in_checkpoint = false;
+  } else {
+    FLUSH_OR_RETURN(f);
+  }
   return f->real->pMethods->xFileControl(f->real, op, arg);
 }
 
@@ -200,14 +234,7 @@ void ShimShmBarrier(sqlite3_file* file) {
             std::this_thread::get_id()) {
           continue;
         }
-        const int rc = Flush(wal);
-        if (rc != SQLITE_OK) {
-          std::fprintf(stderr,
-                       "careseal: writing the WAL failed while publishing a "
-                       "commit (SQLite error %d); stopping\n",
-                       rc);
-          std::abort();
-        }
+        FlushOrDie(wal, "writing the WAL while publishing a commit");
       }
     }
   }
@@ -221,7 +248,7 @@ int ShimShmUnmap(sqlite3_file* file, int delete_flag) {
 
 int ShimFetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
   ShimFile* f = Shim(file);
-  FLUSH_WAL_OR_RETURN(f);
+  FLUSH_OR_RETURN(f);
   return f->real->pMethods->xFetch(f->real, offset, n, out);
 }
 
@@ -277,6 +304,7 @@ int ShimOpen(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
     absl::MutexLock lock(&registry_mu);
     Registry()[f->state->wal_name].push_back(f);
   } else if (name != nullptr && (flags & SQLITE_OPEN_MAIN_DB) != 0) {
+    f->state->main_db = true;
     f->state->wal_name = std::string(name) + "-wal";
   }
   f->base.pMethods = &kMethods;
@@ -355,6 +383,7 @@ const char* CoalescingWalVfsName() {
 
 WalVfsCounters WalVfsCountersNow() {
   return {wal_writes.load(std::memory_order_relaxed),
+          checkpoint_writes.load(std::memory_order_relaxed),
           file_writes.load(std::memory_order_relaxed)};
 }
 

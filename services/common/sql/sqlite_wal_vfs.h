@@ -1,5 +1,5 @@
-// A SQLite VFS for the store's writer connection that gathers a commit's WAL
-// writes into one write(2).
+// A SQLite VFS for the store's writer and checkpointer connections that
+// gathers a commit's WAL writes, and a checkpoint's copies, into few write(2)s.
 //
 // SQLite appends each WAL frame with two pwrite calls (the 24-byte frame
 // header, then the page), so a group commit of a few hundred pages made
@@ -18,6 +18,18 @@
 // process (as a failed fdatasync does): a published frame must be in the
 // file. Durability is unchanged: the frames are written before COMMIT
 // returns, and the completion thread's fdatasync comes after that.
+//
+// A checkpoint copies pages from the WAL into the database file with one
+// pwrite per page, in page order; many are neighbours (the tables that grow
+// at the file's end). Between SQLITE_FCNTL_CKPT_START and
+// SQLITE_FCNTL_CKPT_DONE, the file controls SQLite sends a database file
+// around that copy, consecutive writes to the database file are gathered
+// the same way. They are written at CKPT_DONE, which SQLite sends "before
+// the *-shm file is updated to record the fact that the pages have been
+// checkpointed": until that record, readers take those pages from the WAL,
+// not from this file. A failed write there (SQLite ignores the result) stops
+// the process. The store's writer and checkpointer use this VFS; readers
+// use the default one.
 #ifndef CARESEAL_SERVICES_COMMON_SQL_SQLITE_WAL_VFS_H_
 #define CARESEAL_SERVICES_COMMON_SQL_SQLITE_WAL_VFS_H_
 
@@ -32,7 +44,8 @@ const char* CoalescingWalVfsName();
 
 // Counters over all files of the VFS, for tests (sqlite_database_test).
 struct WalVfsCounters {
-  int64_t wal_writes = 0;   // xWrite calls SQLite made on WAL files
+  int64_t wal_writes = 0;         // xWrite calls SQLite made on WAL files
+  int64_t checkpoint_writes = 0;  // ... on database files in a checkpoint
   int64_t file_writes = 0;  // writes this VFS passed on to the default VFS
 };
 WalVfsCounters WalVfsCountersNow();

@@ -326,5 +326,120 @@ TEST(SqliteDatabaseTest, ReadersNeverSeeACommitBeforeItsWalFrames) {
   EXPECT_EQ(CountItems(*reopened), id - 1);
 }
 
+TEST(SqliteDatabaseTest, ReadersNeverSeeACheckpointedPageBeforeItIsInTheFile) {
+  // Two groups of 24 rows (about 36 pages each) and a ledger row. Commit v
+  // rewrites one group with version v and records in the ledger which
+  // version each group holds. The checkpointer copies the WAL back every 64
+  // pages, mostly in runs of neighbouring pages that reach the file as one
+  // write each. Once a checkpoint has recorded a group's pages as copied, a
+  // reader takes them from the database file while the ledger (rewritten by
+  // every commit) still comes from the WAL: had the copy not reached the
+  // file by then, the reader would see the group older than the ledger says.
+  testing::TempDir dir;
+  auto opened = SqliteDatabase::Open(
+      {.path = dir.File("db.sqlite"), .checkpoint_pages = 64});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<SqliteDatabase> db = *std::move(opened);
+  ASSERT_TRUE(db->Migrate("test", kSchema).ok());
+  constexpr int kRows = 24;
+  constexpr int kLedger = 1000;
+  int versions[2] = {0, 0};
+  auto write_version = [&](int version) {
+    const int group = version % 2;
+    versions[group] = version;
+    return db->WriteAndWait([&](Txn& txn) -> absl::Status {
+      const std::string blob(5000, static_cast<char>('a' + version % 26));
+      for (int i = 0; i < kRows; ++i) {
+        RETURN_IF_ERROR(
+            txn.Exec("INSERT OR REPLACE INTO items (id, label, data) VALUES "
+                     "(?, ?, ?)",
+                     {Int(group * 100 + i + 1), Text(absl::StrCat(version)),
+                      Bytes(blob)})
+                .status());
+      }
+      return txn
+          .Exec(
+              "INSERT OR REPLACE INTO items (id, label, data) VALUES "
+              "(?, ?, NULL)",
+              {Int(kLedger), Text(absl::StrCat(versions[0], " ", versions[1]))})
+          .status();
+    });
+  };
+  ASSERT_TRUE(write_version(0).ok());
+  ASSERT_TRUE(write_version(1).ok());
+  const WalVfsCounters before = WalVfsCountersNow();
+  const int64_t checkpoints_before = db->checkpoints();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> checked{0};
+  absl::Mutex failure_mu;
+  std::string failure;
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        absl::Status s = db->Read([&](Txn& txn) -> absl::Status {
+          auto ledger = txn.QueryOne("SELECT label FROM items WHERE id = ?",
+                                     {Int(kLedger)}, "ledger");
+          if (!ledger.ok()) return ledger.status();
+          auto groups = txn.Query(
+              "SELECT id / 100, MIN(label), MAX(label), COUNT(*), "
+              "MIN(hex(substr(data, 1, 1) || substr(data, -1))), "
+              "MAX(hex(substr(data, 1, 1) || substr(data, -1))) "
+              "FROM items WHERE id < ? GROUP BY id / 100 ORDER BY 1",
+              {Int(kLedger)});
+          if (!groups.ok()) return groups.status();
+          std::string seen;
+          for (const Row& g : *groups) {
+            if (g.Str(1) != g.Str(2) || g.Int(3) != kRows ||
+                g.Str(4) != g.Str(5)) {
+              return absl::InternalError("a group mixes versions");
+            }
+            absl::StrAppend(&seen, seen.empty() ? "" : " ", g.Str(1));
+          }
+          if (seen != ledger->Str(0)) {
+            return absl::InternalError(absl::StrCat("groups hold versions ",
+                                                    seen, ", the ledger says ",
+                                                    ledger->Str(0)));
+          }
+          checked.fetch_add(1);
+          return absl::OkStatus();
+        });
+        if (!s.ok()) {
+          absl::MutexLock lock(&failure_mu);
+          failure = s.ToString();
+          return;
+        }
+      }
+    });
+  }
+  for (int version = 2; version <= 400; ++version) {
+    ASSERT_TRUE(write_version(version).ok());
+  }
+  stop.store(true);
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(failure, "");
+  EXPECT_GT(checked.load(), 0);
+  EXPECT_GT(db->checkpoints() - checkpoints_before, 10);
+  const WalVfsCounters after = WalVfsCountersNow();
+  const int64_t copies = after.checkpoint_writes - before.checkpoint_writes;
+  const int64_t asked = after.wal_writes - before.wal_writes + copies;
+  const int64_t made = after.file_writes - before.file_writes;
+  EXPECT_GT(copies, 1000);
+  EXPECT_LT(made * 4, asked);
+  db.reset();
+  auto reopened = SqliteDatabase::Open({.path = dir.File("db.sqlite")});
+  ASSERT_TRUE(reopened.ok());
+  ASSERT_TRUE((*reopened)
+                  ->Read([&](Txn& txn) -> absl::Status {
+                    auto ledger =
+                        txn.QueryOne("SELECT label FROM items WHERE id = ?",
+                                     {Int(kLedger)}, "ledger");
+                    if (!ledger.ok()) return ledger.status();
+                    EXPECT_EQ(ledger->Str(0), "400 399");
+                    return absl::OkStatus();
+                  })
+                  .ok());
+}
+
 }  // namespace
 }  // namespace careseal::sql
