@@ -270,14 +270,15 @@ absl::StatusOr<Message> MessagingManager::InsertMessageLocked(
     const std::string& text, MessagePriority priority,
     const AttachmentInput* att, const std::string& corrects) {
   const Side side = SideOf(call.principal.role);
-  ASSIGN_OR_RETURN(ThreadRow thread, store_.GetThread(txn, key, side));
+  ASSIGN_OR_RETURN(const int64_t message_count,
+                   store_.ThreadMessageCount(txn, key));
   MessageRow row;
   Message& m = row.message;
   m.tenant = key.tenant;
   m.patient = key.patient;
   m.thread_id = key.thread;
   m.id = crypto::NewOpaqueId(*deps_.random);
-  m.seq = thread.thread.message_count + 1;
+  m.seq = message_count + 1;
   m.sender = ActorOf(call.principal);
   m.sender_side = side;
   m.text = text;
@@ -366,7 +367,7 @@ void MessagingManager::MarkRead(CallContext& call, MarkReadInput in,
        in = std::move(in)](sql::Txn& txn) -> absl::StatusOr<MarkReadResult> {
         const Side side = SideOf(call.principal.role);
         ASSIGN_OR_RETURN(auto prior, FindIdempotentResult(txn, call));
-        RETURN_IF_ERROR(store_.GetThread(txn, key, side).status());
+        RETURN_IF_ERROR(store_.ThreadMessageCount(txn, key).status());
         auto up_to = store_.GetMessage(
             txn, {key.tenant, key.patient, key.thread, in.up_to_message},
             false);
@@ -590,8 +591,7 @@ absl::StatusOr<Page<Message>> MessagingManager::ListMessages(
   }
   Page<Message> page;
   RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
-    RETURN_IF_ERROR(
-        store_.GetThread(txn, key, SideOf(call.principal.role)).status());
+    RETURN_IF_ERROR(store_.ThreadMessageCount(txn, key).status());
     ASSIGN_OR_RETURN(
         auto rows,
         store_.ListMessages(txn, key, first ? 0 : after.key, limit + 1));

@@ -224,6 +224,17 @@ absl::StatusOr<ThreadRow> SqlMessagingStore::GetThread(sql::Txn& txn,
   return ThreadFromRow(rows[0]);
 }
 
+absl::StatusOr<int64_t> SqlMessagingStore::ThreadMessageCount(
+    sql::Txn& txn, const ThreadKey& key) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      txn.Query("SELECT message_count FROM msg_threads WHERE "
+                "tenant = ? AND patient = ? AND thread_id = ?",
+                {Text(key.tenant), Text(key.patient), Text(key.thread)}));
+  if (rows.empty()) return ResourceNotFound();
+  return rows[0].Int(0);
+}
+
 absl::StatusOr<std::vector<ThreadRow>> SqlMessagingStore::ListThreads(
     sql::Txn& txn, const ThreadFilter& f, int64_t before_activity, int limit) {
   const int s = static_cast<int>(f.side);

@@ -63,6 +63,10 @@ class SqlMessagingStore {
   // NOT_FOUND (RESOURCE_NOT_FOUND) if absent.
   absl::StatusOr<ThreadRow> GetThread(sql::Txn& txn, const ThreadKey& key,
                                       Side side);
+  // The thread's message count, without the unread counts GetThread adds;
+  // NOT_FOUND (RESOURCE_NOT_FOUND) if the thread is absent.
+  absl::StatusOr<int64_t> ThreadMessageCount(sql::Txn& txn,
+                                             const ThreadKey& key);
   // Latest activity first; `before_activity` 0 starts at the newest.
   absl::StatusOr<std::vector<ThreadRow>> ListThreads(sql::Txn& txn,
                                                      const ThreadFilter& filter,
