@@ -26,6 +26,29 @@ namespace {
 // Passes of one checkpoint run at most (SqliteDatabase::CheckpointLoop).
 constexpr int kMaxCheckpointPasses = 8;
 
+// Flushes `path` to stable storage through `fd`, a descriptor of our own
+// opened on first use (fsync acts on the file, so it covers SQLite's writes
+// through its descriptor too). As PostgreSQL does, a failed flush stops the
+// process: the kernel may have dropped the dirty pages, so no later fsync
+// could be trusted. Restart recovers from what the disk holds; unanswered
+// calls are retried with their request_id.
+void FdatasyncOrDie(int& fd, const std::string& path) {
+  if (fd < 0) {
+    fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      std::fprintf(stderr, "careseal: cannot open %s: %s\n", path.c_str(),
+                   std::strerror(errno));
+      std::abort();
+    }
+  }
+  while (fdatasync(fd) != 0) {
+    if (errno == EINTR) continue;
+    std::fprintf(stderr, "careseal: fdatasync of %s failed: %s\n", path.c_str(),
+                 std::strerror(errno));
+    std::abort();
+  }
+}
+
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   int extended = db ? sqlite3_extended_errcode(db) : rc;
   std::string message =
@@ -289,6 +312,7 @@ SqliteDatabase::~SqliteDatabase() {
   }
   if (checkpointer_.joinable()) checkpointer_.join();
   if (wal_fd_ >= 0) close(wal_fd_);
+  if (db_fd_ >= 0) close(db_fd_);
 }
 
 int SqliteDatabase::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
@@ -339,6 +363,13 @@ void SqliteDatabase::CheckpointLoop() {
       }
       if (rc != SQLITE_OK || remaining <= tail || copied <= before) break;
     }
+    // The checkpoint that copies the last frames syncs the database file
+    // (SQLite does when a checkpoint reaches the WAL's end), and that one is
+    // the writer's (RestartWalIfDue): it would flush every page copied here
+    // since the last restart, up to checkpoint_pages of them, while its
+    // batch's callers wait. Flushed here first, that leaves the writer the
+    // tail's pages.
+    if (rc == SQLITE_OK && copied > 0) FdatasyncOrDie(db_fd_, options_.path);
     restart_due_.store(true, std::memory_order_release);
     absl::MutexLock lock(&checkpoint_mu_);
     ++checkpoints_;
@@ -365,26 +396,7 @@ void SqliteDatabase::SyncWal() {
   // frames were written before this call: on return they are on stable
   // storage. fsync acts on the file, so this descriptor of our own covers
   // the writes SQLite made through its descriptor.
-  if (wal_fd_ < 0) {
-    const std::string wal = options_.path + "-wal";
-    wal_fd_ = open(wal.c_str(), O_RDWR | O_CLOEXEC);
-    if (wal_fd_ < 0) {
-      std::fprintf(stderr, "careseal: cannot open the WAL %s: %s\n",
-                   wal.c_str(), std::strerror(errno));
-      std::abort();
-    }
-  }
-  while (fdatasync(wal_fd_) != 0) {
-    if (errno == EINTR) continue;
-    // As PostgreSQL does: after a failed flush the kernel may have dropped
-    // the dirty pages, so no later fsync could be trusted; stop the process
-    // instead of answering calls whose data may not be on disk. Restart
-    // recovers from what the disk holds; unanswered calls are retried with
-    // their request_id.
-    std::fprintf(stderr, "careseal: fdatasync of the WAL failed: %s\n",
-                 std::strerror(errno));
-    std::abort();
-  }
+  FdatasyncOrDie(wal_fd_, options_.path + "-wal");
 }
 
 void SqliteDatabase::CompletionLoop() {

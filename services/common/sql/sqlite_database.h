@@ -110,6 +110,7 @@ class SqliteDatabase final : public Database {
   std::atomic<bool> restart_due_{false};
 
   int wal_fd_ = -1;  // the completion thread's own descriptor of the WAL
+  int db_fd_ = -1;   // the checkpointer's own descriptor of the database
 
   std::thread writer_;
   std::thread completer_;
