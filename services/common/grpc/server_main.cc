@@ -26,8 +26,9 @@ ABSL_FLAG(std::string, tls_key, "", "server private key (PEM)");
 ABSL_FLAG(std::string, db, "var/careseal.db",
           "SQLite database file (the embedded store)");
 ABSL_FLAG(bool, wal_coalesce, true,
-          "gather each group commit's WAL writes into one write (false: "
-          "SQLite's two writes per page; for comparison)");
+          "gather each group commit's WAL writes into one write, and a "
+          "checkpoint's copies into runs (false: SQLite's own writes; for "
+          "comparison)");
 ABSL_FLAG(int, checkpoint_pages, 16384,
           "new WAL pages after which the checkpointer copies the WAL back "
           "into the database file");

@@ -36,8 +36,9 @@ struct SqliteOptions {
   // New WAL pages after which the checkpointer copies the WAL back into the
   // database (SQLite's own automatic checkpoint is off).
   int checkpoint_pages = 16384;  // 64 MiB of 4 KiB pages
-  // The writer's WAL writes gathered into one write per commit
-  // (sqlite_wal_vfs.h); off: SQLite's two writes per page.
+  // The writer's WAL writes gathered into one write per commit, and a
+  // checkpoint's copies into runs (sqlite_wal_vfs.h); off: SQLite's own
+  // writes, two per WAL page and one per copied page.
   bool coalesce_wal_writes = true;
 };
 
