@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "services/common/sql/sqlite_page_cache.h"
 
 namespace careseal::sql {
 namespace {
@@ -50,7 +51,10 @@ struct ShimFile {
 static_assert(sizeof(ShimFile) % 8 == 0);
 
 sqlite3_vfs* RealVfs() {
-  static sqlite3_vfs* const real = sqlite3_vfs_find(nullptr);
+  static sqlite3_vfs* const real = [] {
+    InstallSqlitePageCache();  // before sqlite3_vfs_find initializes SQLite
+    return sqlite3_vfs_find(nullptr);
+  }();
   return real;
 }
 
