@@ -16,7 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/macros.h"
-#include "services/common/sql/sqlite_page_cache.h"
+#include "services/common/sql/sqlite_config.h"
 #include "services/common/sql/sqlite_wal_vfs.h"
 #include "services/common/status.h"
 
@@ -226,7 +226,7 @@ SqliteDatabase::SqliteDatabase(SqliteOptions options)
 absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteDatabase::Connect(
     Role role) {
   // Before SQLite initializes (the VFS lookup below would initialize it).
-  InstallSqlitePageCache();
+  ConfigureSqlite();
   const bool writer = role == Role::kWriter;
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;

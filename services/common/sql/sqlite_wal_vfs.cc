@@ -13,7 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-#include "services/common/sql/sqlite_page_cache.h"
+#include "services/common/sql/sqlite_config.h"
 
 namespace careseal::sql {
 namespace {
@@ -52,7 +52,7 @@ static_assert(sizeof(ShimFile) % 8 == 0);
 
 sqlite3_vfs* RealVfs() {
   static sqlite3_vfs* const real = [] {
-    InstallSqlitePageCache();  // before sqlite3_vfs_find initializes SQLite
+    ConfigureSqlite();  // before sqlite3_vfs_find initializes SQLite
     return sqlite3_vfs_find(nullptr);
   }();
   return real;

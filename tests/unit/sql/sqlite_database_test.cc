@@ -1,5 +1,7 @@
 #include "services/common/sql/sqlite_database.h"
 
+#include <sqlite3.h>
+
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -10,6 +12,8 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "services/common/macros.h"
+#include "services/common/sql/sqlite_config.h"
+#include "services/common/sql/sqlite_page_cache.h"
 #include "services/common/sql/sqlite_wal_vfs.h"
 #include "services/common/status.h"
 #include "tests/testing/temp_dir.h"
@@ -66,6 +70,24 @@ TEST(SqliteDatabaseTest, WriteIsVisibleAndSurvivesReopen) {
                   EXPECT_EQ(row->Str(1), std::string("\0x", 2));
                   return absl::OkStatus();
                 }).ok());
+}
+
+// The store configures SQLite before its first use: no memory statistics
+// (a process-wide mutex in every malloc and free) and the page cache
+// wrapper, which sees the store's end-of-transaction truncations.
+TEST(SqliteDatabaseTest, StoreConfiguresSqliteBeforeItsFirstUse) {
+  testing::TempDir dir;
+  const PageCacheCounters before = PageCacheCountersNow();
+  auto db = OpenAt(dir.File("db.sqlite"));
+  ASSERT_TRUE(db->WriteAndWait([](Txn& txn) {
+                  return txn
+                      .Exec("INSERT INTO items (id, label) VALUES (1, 'a')")
+                      .status();
+                }).ok());
+  EXPECT_EQ(CountItems(*db), 1);
+  EXPECT_TRUE(ConfigureSqlite());
+  EXPECT_EQ(sqlite3_memory_used(), 0) << "memory statistics are on";
+  EXPECT_GT(PageCacheCountersNow().truncations, before.truncations);
 }
 
 TEST(SqliteDatabaseTest, FailedJobIsUndoneAloneInItsBatch) {
