@@ -16,6 +16,7 @@
 #include "clients/cpp/events_client.h"
 #include "clients/cpp/messaging_client.h"
 #include "gtest/gtest.h"
+#include "services/common/sql/database.h"
 #include "services/followup/messaging/messaging_module.h"
 #include "tests/testing/test_server.h"
 
@@ -566,6 +567,34 @@ TEST_F(MessagingTest, UrgentPatientMessageUnreadByCliniciansEscalatesOnce) {
   EXPECT_EQ(listed->events(0).resource(), (*raised)[0].name);
   EXPECT_EQ(listed->events(0).patient(), kPatient);
   EXPECT_EQ(listed->events(0).actor().role(), v1::ROLE_SYSTEM);
+
+  // The escalation scan reads a partial index of pending urgent messages:
+  // routine messages (nearly all) write no row of it.
+  ASSERT_TRUE(
+      server_.env()
+          .db
+          ->Read([](sql::Txn& txn) -> absl::Status {
+            auto partial = txn.Query(
+                "SELECT partial FROM pragma_index_list('msg_messages') "
+                "WHERE name = 'msg_messages_urgent'");
+            if (!partial.ok()) return partial.status();
+            EXPECT_EQ(partial->size(), 1u);
+            if (!partial->empty()) {
+              EXPECT_EQ((*partial)[0].Int(0), 1);
+            }
+            auto plan = txn.Query(
+                "EXPLAIN QUERY PLAN SELECT message_id FROM "
+                "msg_messages WHERE urgent_pending = 1 AND "
+                "create_time_us <= ? ORDER BY create_time_us LIMIT ?",
+                {sql::Int(0), sql::Int(10)});
+            if (!plan.ok()) return plan.status();
+            std::string detail;
+            for (const sql::Row& r : *plan) detail += r.Str(3);
+            EXPECT_NE(detail.find("msg_messages_urgent"), std::string::npos)
+                << detail;
+            return absl::OkStatus();
+          })
+          .ok());
 }
 
 }  // namespace

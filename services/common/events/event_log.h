@@ -139,7 +139,10 @@ struct EventBatch {
 // Events after `query.after` in cursor order, in one snapshot.
 absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query);
 
-// Deletes the tenant's events older than `before`; returns how many.
+// Deletes the tenant's events older than `before`, oldest first, up to the
+// first event that is not; returns how many. Times follow cursors but not
+// strictly (calls of one group commit append in their own order), so an old
+// event just behind a younger one stays until the next purge.
 absl::StatusOr<int64_t> PurgeEventsBefore(sql::Txn& txn,
                                           absl::string_view tenant,
                                           absl::Time before);

@@ -171,6 +171,12 @@ const std::vector<sql::Migration>& MessagingMigrations() {
        "  delivered_cursor BIGINT NOT NULL, last_delivery_time_us BIGINT,"
        "  last_error_http_status INTEGER NOT NULL,"
        "  PRIMARY KEY (tenant, webhook_id))"},
+      // Only urgent patient messages awaiting a clinician are looked up
+      // (DueUrgent); every other message wrote a row of this index too.
+      {2,
+       "DROP INDEX msg_messages_urgent;"
+       "CREATE INDEX msg_messages_urgent ON msg_messages (create_time_us)"
+       "  WHERE urgent_pending = 1"},
   };
   return *migrations;
 }

@@ -174,6 +174,46 @@ TEST_F(EventLogTest, ResumeCursorsInTheFutureOrPurgedAreRefused) {
   EXPECT_EQ(Read(Q("t1")).events.size(), 1u);
 }
 
+TEST_F(EventLogTest, PurgeDeletesOldestFirstUpToTheFirstEventToKeep) {
+  // Times out of cursor order: the third event is older than the second.
+  const absl::Time t0 = absl::FromUnixSeconds(1767225600);
+  for (int hours : {0, 3, 1, 4}) {
+    EventRecord e = Event("t1", EventType::kMessageRead);
+    e.time = t0 + absl::Hours(hours);
+    Append(e);
+  }
+  Append(Event("t2", EventType::kMessageRead));  // another tenant's: kept
+  auto purge = [&](absl::Time before) {
+    int64_t deleted = -1;
+    EXPECT_TRUE(db_->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
+                     auto n = PurgeEventsBefore(txn, "t1", before);
+                     if (!n.ok()) return n.status();
+                     deleted = *n;
+                     return absl::OkStatus();
+                   })
+                    .ok());
+    return deleted;
+  };
+  EXPECT_EQ(purge(t0), 0);  // nothing older
+  EXPECT_EQ(Read(Q("t1")).events.size(), 4u);
+  // The walk stops at the second event (3 h): the third (1 h) waits.
+  EXPECT_EQ(purge(t0 + absl::Hours(2)), 1);
+  EventBatch left = Read(Q("t1"));
+  ASSERT_EQ(left.events.size(), 3u);
+  EXPECT_EQ(left.events[0].cursor, 2);
+  EXPECT_EQ(purge(t0 + absl::Hours(2)), 0);
+  EXPECT_EQ(purge(t0 + absl::Hours(5)), 3);  // all older: through the newest
+  EXPECT_TRUE(Read(Q("t1")).events.empty());
+  EXPECT_EQ(Read(Q("t2")).events.size(), 1u);
+  absl::Status expired;
+  EXPECT_TRUE(db_->Read([&](sql::Txn& txn) {
+                   expired = CheckResumeCursor(txn, "t1", 3, true, "cursor");
+                   return absl::OkStatus();
+                 })
+                  .ok());
+  EXPECT_EQ(ErrorReason(expired), "CURSOR_EXPIRED");
+}
+
 TEST(WorkQueueTest, RunsEveryQueuedTaskBeforeItIsDestroyed) {
   std::atomic<int> ran{0};
   {
