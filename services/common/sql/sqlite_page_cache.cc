@@ -23,8 +23,12 @@ struct Cache {
   // The limit of the last truncation: no page at or above it was cached
   // then.
   unsigned limit = 0;
-  // Page numbers at or above `limit` created or renumbered since.
-  absl::flat_hash_set<unsigned> beyond;
+  // The largest page number created since (new pages at the database's end
+  // stay below the next limit).
+  unsigned created_max = 0;
+  // Page numbers at or above `limit` that a page was renumbered to since and
+  // not renumbered away from (a split's parked page comes and goes here).
+  absl::flat_hash_set<unsigned> renumbered;
 };
 
 Cache* Of(sqlite3_pcache* p) { return reinterpret_cast<Cache*>(p); }
@@ -53,10 +57,9 @@ int Pagecount(sqlite3_pcache* p) {
 sqlite3_pcache_page* Fetch(sqlite3_pcache* p, unsigned key, int create) {
   Cache* cache = Of(p);
   sqlite3_pcache_page* page = inner_methods.xFetch(cache->inner, key, create);
-  // A page found without creating one is present already, so it is in
-  // `beyond` if it is at or above the limit.
-  if (page != nullptr && create != 0 && key >= cache->limit) {
-    cache->beyond.insert(key);
+  // A page found without creating one was created or renumbered before.
+  if (page != nullptr && create != 0 && key > cache->created_max) {
+    cache->created_max = key;
   }
   return page;
 }
@@ -69,16 +72,16 @@ void Rekey(sqlite3_pcache* p, sqlite3_pcache_page* page, unsigned old_key,
            unsigned new_key) {
   Cache* cache = Of(p);
   inner_methods.xRekey(cache->inner, page, old_key, new_key);
-  cache->beyond.erase(old_key);
-  if (new_key >= cache->limit) cache->beyond.insert(new_key);
+  cache->renumbered.erase(old_key);
+  if (new_key >= cache->limit) cache->renumbered.insert(new_key);
 }
 
 void Truncate(sqlite3_pcache* p, unsigned limit) {
   Cache* cache = Of(p);
   truncations.fetch_add(1, std::memory_order_relaxed);
-  bool pass_on = limit < cache->limit;
-  for (auto it = cache->beyond.begin(); !pass_on && it != cache->beyond.end();
-       ++it) {
+  bool pass_on = limit < cache->limit || cache->created_max >= limit;
+  for (auto it = cache->renumbered.begin();
+       !pass_on && it != cache->renumbered.end(); ++it) {
     pass_on = *it >= limit;
   }
   if (pass_on) {
@@ -87,7 +90,8 @@ void Truncate(sqlite3_pcache* p, unsigned limit) {
   }
   // No page at or above `limit` is cached now; those below it need no
   // tracking until a truncation with a lower limit, which is passed on.
-  cache->beyond.clear();
+  cache->renumbered.clear();
+  cache->created_max = 0;
   cache->limit = limit;
 }
 

@@ -13,13 +13,14 @@
 // of each, about once per group commit. perf put that walk at about 8% of
 // the writer thread's samples under send-message.
 //
-// The wrapper knows which pages could lie beyond the end: every page whose
-// number is at or above the limit of the cache's last truncation, created or
-// renumbered since (a superset: a page pcache1 dropped or recycled on its own
-// may stay in the set). A truncation is passed on to pcache1 only when one of
-// those is at or above the new limit, or when the limit is lower than the
-// last one (the database shrank or the cache is being cleared). Everything
-// else goes straight to pcache1.
+// The wrapper knows which pages could lie beyond the end. Since the cache's
+// last truncation, pages were created up to some largest number, and some
+// pages were renumbered to numbers at or above that truncation's limit (a
+// superset: a page pcache1 dropped or recycled on its own may still count).
+// A truncation is passed on to pcache1 only when one of those is at or above
+// the new limit, or when the limit is lower than the last one (the database
+// shrank or the cache is being cleared). Everything else goes straight to
+// pcache1; a page fetch costs one comparison more.
 #ifndef CARESEAL_SERVICES_COMMON_SQL_SQLITE_PAGE_CACHE_H_
 #define CARESEAL_SERVICES_COMMON_SQL_SQLITE_PAGE_CACHE_H_
 
