@@ -34,7 +34,14 @@ class CallSource {
   virtual ~CallSource() = default;
   // Starts one call for `slot` and arranges for `done` to run when it ends.
   // Returns false (without calling `done`) when there is nothing left to
-  // call, e.g. a pool of pending consents is used up.
+  // call, e.g. a pool of pending consents is used up. The call's
+  // grpc::ClientContext must be destroyed before `done` runs: once the last
+  // slot's `done` has run, the caller may drop its channels, and a context
+  // holds a channel reference. A channel whose last reference goes on one of
+  // gRPC's callback threads joins that thread from itself and frees the
+  // completion queue it is polling (seen as a crash in
+  // grpc_completion_queue_next on a callback thread at the bench's exit,
+  // while the machine was busy compiling).
   virtual bool Start(int slot, Completion done) = 0;
 };
 

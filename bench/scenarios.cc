@@ -118,6 +118,7 @@ class EchoSource final : public CallSource {
         &call->context, &request_, &call->response,
         [call, done = std::move(done)](grpc::Status status) {
           std::unique_ptr<Call> owned(call);
+          owned.reset();  // see CallSource::Start
           done(status);
         });
     return true;
@@ -156,6 +157,7 @@ class CheckSource final : public CallSource {
             status = grpc::Status(grpc::StatusCode::UNKNOWN,
                                   "a seeded patient's check was not valid");
           }
+          owned.reset();  // see CallSource::Start
           done(status);
         });
     return true;
@@ -204,6 +206,7 @@ class RequestSource final : public CallSource {
             results_[i] = {call->response.consent().name(),
                            call->response.signing_token()};
           }
+          owned.reset();  // see CallSource::Start
           done(status);
         });
     return true;
@@ -244,6 +247,7 @@ class SignSource final : public CallSource {
             status = grpc::Status(grpc::StatusCode::UNKNOWN,
                                   "a signature came back without a receipt");
           }
+          owned.reset();  // see CallSource::Start
           done(status);
         });
     return true;
@@ -285,6 +289,7 @@ class SendMessageSource final : public CallSource {
             status = grpc::Status(grpc::StatusCode::UNKNOWN,
                                   "a sent message came back without a name");
           }
+          owned.reset();  // see CallSource::Start
           done(status);
         });
     return true;
@@ -334,6 +339,7 @@ class SubmitSource final : public CallSource {
             status = grpc::Status(grpc::StatusCode::UNKNOWN,
                                   "a submitted response came back unnamed");
           }
+          owned.reset();  // see CallSource::Start
           done(status);
         });
     return true;
