@@ -241,6 +241,33 @@ void Report(const Measurement& m, const ServerUnderTest& server) {
       }
       std::printf("   RSS at each tenth of the window (MB): %s\n",
                   tenths.c_str());
+      // One sample can land on a burst of calls or just before the
+      // allocator returns freed pages; the mean of each tenth's samples
+      // shows the trend (growth would be a leak), and how far each tenth is
+      // from the mean of all of them.
+      std::vector<double> means;
+      double all = 0;
+      for (int k = 0; k < 10; ++k) {
+        const size_t from = m.rss_samples.size() * k / 10;
+        const size_t to = m.rss_samples.size() * (k + 1) / 10;
+        double sum = 0;
+        for (size_t i = from; i < to; ++i) sum += Mb(m.rss_samples[i]);
+        means.push_back(sum / static_cast<double>(to - from));
+        all += means.back() / 10;
+      }
+      std::string course;
+      double low = 0, high = 0;
+      for (int k = 0; k < 10; ++k) {
+        const double off = 100 * (means[k] - all) / all;
+        low = std::min(low, off);
+        high = std::max(high, off);
+        absl::StrAppend(&course, k > 0 ? " " : "",
+                        absl::StrFormat("%.1f", means[k]));
+      }
+      std::printf(
+          "   RSS mean of each tenth (MB): %s; %+.1f%% .. %+.1f%% of their "
+          "mean %.1f\n",
+          course.c_str(), low, high, all);
     }
   }
 }
