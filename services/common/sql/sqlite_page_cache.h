@@ -33,7 +33,8 @@ namespace careseal::sql {
 // cache) if SQLite was already initialized.
 bool InstallSqlitePageCache();
 
-// Counters over all caches, for tests (sqlite_database_test).
+// Counters over all caches, for tests (sqlite_page_cache_test,
+// sqlite_database_test).
 struct PageCacheCounters {
   int64_t truncations = 0;  // xTruncate calls SQLite made
   int64_t passed_on = 0;    // ... that the wrapper passed on to pcache1
