@@ -950,8 +950,8 @@ void ConsentManager::CheckConsent(CallContext& call, absl::string_view tenant,
       [this, consents, tenant = std::string(tenant),
        patient = std::string(patient), code = std::string(procedure_code),
        now = call.now](sql::Txn& txn) -> absl::Status {
-        ASSIGN_OR_RETURN(*consents,
-                         store_.ConsentsFor(txn, tenant, patient, code, now));
+        ASSIGN_OR_RETURN(
+            *consents, store_.CheckCandidates(txn, tenant, patient, code, now));
         return absl::OkStatus();
       },
       [consents, t = at_time.value_or(call.now),

@@ -228,7 +228,7 @@ const std::vector<sql::Migration>& ConsentMigrations() {
        "CREATE INDEX consents_by_tenant ON consents (tenant, create_time_us, "
        "consent_id);"
        "CREATE UNIQUE INDEX consents_by_token ON consents (token_hash)"},
-      // A patient's consents for a procedure in the order ConsentsFor reads
+      // A patient's consents for a procedure in the order CheckCandidates reads
       // them (create_time_us, consent_id): without consent_id the planner
       // preferred consents_by_tenant for its ORDER BY and scanned the whole
       // tenant on every CheckConsent.
@@ -560,19 +560,41 @@ absl::StatusOr<std::vector<Consent>> SqlConsentStore::ListConsents(
   return out;
 }
 
-absl::StatusOr<std::vector<Consent>> SqlConsentStore::ConsentsFor(
+absl::StatusOr<std::vector<Consent>> SqlConsentStore::CheckCandidates(
     sql::Txn& txn, absl::string_view tenant, absl::string_view patient,
     absl::string_view code, absl::Time now) {
+  // Only columns stored before the receipt and the sealed evidence: a signed
+  // consent's row runs into overflow pages, which a later column (such as
+  // signing_link, added last) would make SQLite walk on every check.
   ASSIGN_OR_RETURN(
       auto rows,
-      txn.Query("SELECT " CONSENT_COLUMNS
-                " FROM consents WHERE tenant = ? AND patient = ? "
+      txn.Query("SELECT consent_id, template_id, version, state, "
+                "create_time_us, expire_time_us, valid_until_us, "
+                "sign_time_us, withdraw_time_us, supersede_time_us "
+                "FROM consents WHERE tenant = ? AND patient = ? "
                 "AND procedure_code = ? ORDER BY create_time_us "
                 "DESC, consent_id DESC LIMIT 50",
                 {Text(std::string(tenant)), Text(std::string(patient)),
                  Text(std::string(code))}));
   std::vector<Consent> out;
-  for (const auto& r : rows) out.push_back(ConsentFromRow(r, now, nullptr));
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    Consent& c = out.emplace_back();
+    c.tenant = std::string(tenant);
+    c.patient = std::string(patient);
+    c.procedure_code = std::string(code);
+    c.id = r.Str(0);
+    c.template_id = r.Str(1);
+    c.version = static_cast<int>(r.Int(2));
+    c.create_time = FromMicros(r.Int(4));
+    c.expire_time = FromMicros(r.Int(5));
+    c.valid_until = ReadOptTime(r, 6);
+    c.sign_time = ReadOptTime(r, 7);
+    c.withdraw_time = ReadOptTime(r, 8);
+    c.supersede_time = ReadOptTime(r, 9);
+    c.state = EffectiveState(static_cast<ConsentState>(r.Int(3)), c.expire_time,
+                             c.valid_until, now);
+  }
   return out;
 }
 

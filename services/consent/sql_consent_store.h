@@ -96,12 +96,15 @@ class SqlConsentStore {
                                                     const PageCursor& after,
                                                     bool first, int limit,
                                                     absl::Time now);
-  // The patient's consents for a procedure, newest first.
-  absl::StatusOr<std::vector<Consent>> ConsentsFor(sql::Txn& txn,
-                                                   absl::string_view tenant,
-                                                   absl::string_view patient,
-                                                   absl::string_view code,
-                                                   absl::Time now);
+  // The patient's consents for a procedure, newest first (at most 50), with
+  // only what a consent check reads: names (tenant, patient, id,
+  // procedure_code, template_id, version), the effective state and the
+  // times (create, expire, valid_until, sign, withdraw, supersede). The
+  // other fields (receipt, document digest, signing link, ...) are left
+  // empty; use GetConsent for a whole consent.
+  absl::StatusOr<std::vector<Consent>> CheckCandidates(
+      sql::Txn& txn, absl::string_view tenant, absl::string_view patient,
+      absl::string_view code, absl::Time now);
 };
 
 // The state a stored consent is in at `now` (PENDING past its deadline and
