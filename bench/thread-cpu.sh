@@ -24,10 +24,27 @@ out=$(mktemp)
   --spawn_server "$@" >"$out" 2>&1 &
 parent=$!
 sleep "${DELAY:-15}"
-server=$(pgrep -P "$parent" -x "$(basename "$bench" | cut -c1-15)" | head -1)
+# The server is the child with the store's writer thread (the bench may
+# have other children, short-lived ones included).
+server=""
+for pid in $(pgrep -P "$parent" -x "$(basename "$bench" | cut -c1-15)"); do
+  if grep -qx sql-writer /proc/"$pid"/task/*/comm 2>/dev/null; then
+    server=$pid
+    break
+  fi
+done
+if [ -z "$server" ]; then
+  echo "no server process with a sql-writer thread after ${DELAY:-15} s" >&2
+  wait "$parent" || true
+  exit 1
+fi
 ticks() {  # tid name on-CPU-ns run-queue-wait-ns of every server thread
+  local t comm stat
   for t in /proc/"$server"/task/*; do
-    echo "$(basename "$t") $(tr ' ' _ <"$t/comm") $(awk '{print $1, $2}' "$t/schedstat")"
+    # gRPC starts and ends threads as it goes: skip one that just ended.
+    comm=$(tr ' ' _ 2>/dev/null <"$t/comm") || continue
+    stat=$(awk '{print $1, $2}' "$t/schedstat" 2>/dev/null) || continue
+    echo "$(basename "$t") $comm $stat"
   done | sort
 }
 before=$(ticks)
