@@ -1,5 +1,7 @@
 #include "services/common/events/event_log.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "services/common/macros.h"
 #include "services/common/platform/canonical_json.h"
@@ -19,8 +21,17 @@ Role RoleFromName(absl::string_view name) {
 }
 
 constexpr char kColumns[] =
-    "seq, type, resource, patient, time_us, actor, actor_role, actor_peer, "
-    "request_id, correlation_id";
+    "e.seq, e.type, e.resource, e.patient, e.time_us, e.actor, e.actor_role, "
+    "e.actor_peer, e.request_id, e.correlation_id";
+
+// Events with a cursor up to this are in event_patient_index (0: none).
+absl::StatusOr<int64_t> IndexedThrough(sql::Txn& txn,
+                                       absl::string_view tenant) {
+  ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT indexed_through FROM "
+                                        "event_index_heads WHERE tenant = ?",
+                                        {Text(std::string(tenant))}));
+  return rows.empty() ? 0 : rows[0].Int(0);
+}
 
 EventRecord FromRow(absl::string_view tenant, const sql::Row& r) {
   EventRecord e;
@@ -84,6 +95,25 @@ const std::vector<sql::Migration>& EventMigrations() {
       // Every append wrote a row of events_time, which only the retention
       // purge read; the purge now walks the tenant's events by cursor.
       {2, "DROP INDEX events_time"},
+      // A patient's events are looked up through a table built behind the
+      // log (IndexEventLogs) instead of an index of events: keyed by
+      // patient, that index took a random B-tree page, written twice (WAL
+      // and checkpoint), on every append; built in sorted bulk, many events
+      // share each page. Events after event_index_heads.indexed_through are
+      // found by scanning the log's tail. (WITHOUT ROWID: the key is the
+      // row, one B-tree.)
+      {3,
+       "DROP INDEX events_patient;"
+       "CREATE TABLE event_patient_index (tenant TEXT NOT NULL,"
+       "  patient TEXT NOT NULL, seq BIGINT NOT NULL,"
+       "  PRIMARY KEY (tenant, patient, seq)) WITHOUT ROWID;"
+       "CREATE TABLE event_index_heads (tenant TEXT PRIMARY KEY,"
+       "  indexed_through BIGINT NOT NULL);"
+       "INSERT INTO event_patient_index (tenant, patient, seq)"
+       "  SELECT tenant, patient, seq FROM events WHERE patient <> ''"
+       "  ORDER BY tenant, patient, seq;"
+       "INSERT INTO event_index_heads (tenant, indexed_through)"
+       "  SELECT tenant, last_seq FROM event_heads"},
   };
   return *migrations;
 }
@@ -163,36 +193,98 @@ absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query) {
   batch.scanned_through = query.after;
   if (query.after >= head) return batch;
   const int limit = query.limit < 1 ? 1 : query.limit;
-  std::string sql = absl::StrCat("SELECT ", kColumns,
-                                 " FROM events WHERE tenant = ? AND seq > ? "
-                                 "AND seq <= ?");
-  std::vector<sql::Value> params = {Text(query.tenant), Int(query.after),
-                                    Int(head)};
-  if (!query.patient.empty()) {
-    absl::StrAppend(&sql, " AND patient = ?");
-    params.push_back(Text(query.patient));
-  }
-  if (!query.types.empty()) {
-    absl::StrAppend(&sql, " AND type IN (");
-    for (size_t i = 0; i < query.types.size(); ++i) {
-      absl::StrAppend(&sql, i == 0 ? "?" : ", ?");
-      params.push_back(Int(static_cast<int>(query.types[i])));
+  // Events in (above, below], oldest first, up to what the limit leaves:
+  // through the patient lookup (below the indexed cursor) or the log.
+  auto scan = [&](bool lookup, int64_t above, int64_t below) -> absl::Status {
+    const int want = limit - static_cast<int>(batch.events.size());
+    if (want <= 0 || above >= below) return absl::OkStatus();
+    // CROSS JOIN: SQLite keeps the lookup as the outer loop (a plain JOIN
+    // let the planner walk the tenant's events by cursor and probe the
+    // lookup for each).
+    std::string sql =
+        lookup ? absl::StrCat("SELECT ", kColumns,
+                              " FROM event_patient_index x CROSS JOIN "
+                              "events e ON e.tenant = x.tenant AND e.seq = "
+                              "x.seq WHERE x.tenant = ? AND x.patient = ? "
+                              "AND x.seq > ? AND x.seq <= ?")
+               : absl::StrCat("SELECT ", kColumns,
+                              " FROM events e WHERE e.tenant = ? AND e.seq > "
+                              "? AND e.seq <= ?");
+    std::vector<sql::Value> params = {Text(query.tenant)};
+    if (lookup) params.push_back(Text(query.patient));
+    params.push_back(Int(above));
+    params.push_back(Int(below));
+    if (!lookup && !query.patient.empty()) {
+      absl::StrAppend(&sql, " AND e.patient = ?");
+      params.push_back(Text(query.patient));
     }
-    absl::StrAppend(&sql, ")");
+    if (!query.types.empty()) {
+      absl::StrAppend(&sql, " AND e.type IN (");
+      for (size_t i = 0; i < query.types.size(); ++i) {
+        absl::StrAppend(&sql, i == 0 ? "?" : ", ?");
+        params.push_back(Int(static_cast<int>(query.types[i])));
+      }
+      absl::StrAppend(&sql, ")");
+    }
+    absl::StrAppend(
+        &sql, lookup ? " ORDER BY x.seq LIMIT ?" : " ORDER BY e.seq LIMIT ?");
+    params.push_back(Int(want));
+    ASSIGN_OR_RETURN(auto rows, txn.Query(sql, absl::MakeConstSpan(params)));
+    for (const sql::Row& r : rows) {
+      batch.events.push_back(FromRow(query.tenant, r));
+    }
+    return absl::OkStatus();
+  };
+  if (query.patient.empty()) {
+    RETURN_IF_ERROR(scan(false, query.after, head));
+  } else {
+    ASSIGN_OR_RETURN(const int64_t indexed, IndexedThrough(txn, query.tenant));
+    RETURN_IF_ERROR(scan(true, query.after, std::min(indexed, head)));
+    RETURN_IF_ERROR(scan(false, std::max(query.after, indexed), head));
   }
-  absl::StrAppend(&sql, " ORDER BY seq LIMIT ?");
-  params.push_back(Int(limit));
-  ASSIGN_OR_RETURN(auto rows, txn.Query(sql, absl::MakeConstSpan(params)));
-  for (const sql::Row& r : rows) {
-    batch.events.push_back(FromRow(query.tenant, r));
-  }
-  if (static_cast<int>(rows.size()) == limit) {
+  if (static_cast<int>(batch.events.size()) == limit) {
     batch.scanned_through = batch.events.back().cursor;
     batch.more = batch.scanned_through < head;
   } else {
     batch.scanned_through = head;
   }
   return batch;
+}
+
+absl::StatusOr<int64_t> IndexEventLogs(sql::Txn& txn, int64_t max_events) {
+  ASSIGN_OR_RETURN(
+      auto behind,
+      txn.Query("SELECT h.tenant, h.last_seq, COALESCE(i.indexed_through, 0) "
+                "FROM event_heads h LEFT JOIN event_index_heads i ON "
+                "i.tenant = h.tenant WHERE h.last_seq > "
+                "COALESCE(i.indexed_through, 0) ORDER BY h.tenant"));
+  int64_t indexed = 0;
+  for (const sql::Row& row : behind) {
+    if (indexed >= max_events) break;
+    const std::string tenant = row.Str(0);
+    const int64_t from = row.Int(2);
+    const int64_t to = std::min(row.Int(1), from + (max_events - indexed));
+    // Sorted by key, so that the inserts walk the table's pages in order.
+    RETURN_IF_ERROR(
+        txn.Exec("INSERT INTO event_patient_index (tenant, patient, seq) "
+                 "SELECT tenant, patient, seq FROM events WHERE tenant = ? "
+                 "AND seq > ? AND seq <= ? AND patient <> '' ORDER BY "
+                 "patient, seq ON CONFLICT DO NOTHING",
+                 {Text(tenant), Int(from), Int(to)})
+            .status());
+    // Only forward: an indexer that read an older watermark cannot move it
+    // back.
+    RETURN_IF_ERROR(
+        txn.Exec("INSERT INTO event_index_heads (tenant, indexed_through) "
+                 "VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET "
+                 "indexed_through = excluded.indexed_through WHERE "
+                 "event_index_heads.indexed_through < "
+                 "excluded.indexed_through",
+                 {Text(tenant), Int(to)})
+            .status());
+    indexed += to - from;
+  }
+  return indexed;
 }
 
 absl::StatusOr<int64_t> PurgeEventsBefore(sql::Txn& txn,
@@ -216,6 +308,13 @@ absl::StatusOr<int64_t> PurgeEventsBefore(sql::Txn& txn,
     if (newest.empty() || newest[0].IsNull(0)) return 0;
     through = newest[0].Int(0);
   }
+  // The lookup's rows of the events about to go, each through its key.
+  RETURN_IF_ERROR(
+      txn.Exec("DELETE FROM event_patient_index WHERE (tenant, patient, seq) "
+               "IN (SELECT tenant, patient, seq FROM events WHERE tenant = ? "
+               "AND seq <= ? AND patient <> '')",
+               {Text(t), Int(through)})
+          .status());
   ASSIGN_OR_RETURN(const int64_t deleted,
                    txn.Exec("DELETE FROM events WHERE tenant = ? AND seq <= ?",
                             {Text(t), Int(through)}));

@@ -139,6 +139,13 @@ struct EventBatch {
 // Events after `query.after` in cursor order, in one snapshot.
 absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query);
 
+// Adds up to `max_events` of the events appended since the last call, over
+// all tenants, to the patient lookup that ReadEvents reads below each
+// tenant's indexed cursor; returns how many were considered (0: none
+// behind). Events above that cursor are found by scanning the log's tail,
+// so a patient's reads are complete whether or not this has run.
+absl::StatusOr<int64_t> IndexEventLogs(sql::Txn& txn, int64_t max_events);
+
 // Deletes the tenant's events older than `before`, oldest first, up to the
 // first event that is not; returns how many. Times follow cursors but not
 // strictly (calls of one group commit append in their own order), so an old

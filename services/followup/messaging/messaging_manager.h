@@ -59,6 +59,11 @@ struct MessagingOptions {
   // How often the module sweeps for such messages (CheckUnreadUrgent);
   // zero: only when called (tests drive it on their fake clock).
   absl::Duration urgent_check_interval = absl::ZeroDuration();
+  // How often the module adds the events appended since its last pass to
+  // the event log's patient lookup (events::IndexEventLogs); until then a
+  // patient's newest events are found by scanning the log's tail. Zero:
+  // never (tests drive it).
+  absl::Duration event_index_interval = absl::ZeroDuration();
 };
 
 struct MessagingDeps {

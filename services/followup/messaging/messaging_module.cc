@@ -3,18 +3,37 @@
 #include <cstdio>
 
 #include "absl/flags/flag.h"
+#include "services/common/events/event_log.h"
 #include "services/common/macros.h"
 
 ABSL_FLAG(int64_t, urgent_message_check_seconds, 60,
           "how often to look for urgent patient messages that no clinician "
           "has read in time and escalate them (seconds; 0 turns it off)");
 
+ABSL_FLAG(int64_t, event_index_interval_ms, 1000,
+          "add the events appended since the last pass to the event log's "
+          "patient lookup, this often (milliseconds; until then a patient's "
+          "newest events are found by scanning the log's tail); 0 turns the "
+          "indexer off");
+
 namespace careseal::messaging {
+namespace {
+
+// Events per indexing transaction and transactions per pass, as for the
+// audit logs' lookups (audit_module.cc): many events share each lookup
+// page, the writer is not held for long, and a backlog is caught up over
+// several passes.
+constexpr int64_t kEventIndexChunk = 8192;
+constexpr int kEventIndexChunksPerPass = 16;
+
+}  // namespace
 
 MessagingOptions MessagingOptionsFromFlags() {
   MessagingOptions options;
   options.urgent_check_interval =
       absl::Seconds(absl::GetFlag(FLAGS_urgent_message_check_seconds));
+  options.event_index_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_event_index_interval_ms));
   return options;
 }
 
@@ -50,6 +69,28 @@ absl::StatusOr<std::unique_ptr<MessagingModule>> MessagingModule::Create(
           if (!raised.ok()) {
             std::fprintf(stderr, "messaging: urgent-message sweep failed: %s\n",
                          raised.status().ToString().c_str());
+          }
+        });
+  }
+  if (messaging.event_index_interval > absl::ZeroDuration()) {
+    sql::Database* db = env.db;
+    module->event_indexer_ =
+        std::make_unique<Periodic>(messaging.event_index_interval, [db] {
+          for (int chunk = 0; chunk < kEventIndexChunksPerPass; ++chunk) {
+            int64_t indexed = 0;
+            absl::Status s =
+                db->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
+                  ASSIGN_OR_RETURN(
+                      indexed, events::IndexEventLogs(txn, kEventIndexChunk));
+                  return absl::OkStatus();
+                });
+            if (!s.ok()) {
+              std::fprintf(stderr,
+                           "messaging: indexing the event log failed: %s\n",
+                           s.ToString().c_str());
+              return;
+            }
+            if (indexed < kEventIndexChunk) return;
           }
         });
   }

@@ -47,6 +47,7 @@ class MessagingModule final : public ServiceModule {
   std::unique_ptr<EventsGrpc> events_grpc_;
   // Last: stopped before anything it uses goes away.
   std::unique_ptr<Periodic> urgent_sweep_;
+  std::unique_ptr<Periodic> event_indexer_;
 };
 
 // MessagingOptions from careseal-server's flags.

@@ -63,6 +63,55 @@ class EventLogTest : public ::testing::Test {
     return cursor;
   }
 
+  // Adds up to `max_events` unindexed events to the patient lookup.
+  int64_t Index(int64_t max_events) {
+    int64_t indexed = -1;
+    EXPECT_TRUE(db_->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
+                     auto n = IndexEventLogs(txn, max_events);
+                     if (!n.ok()) return n.status();
+                     indexed = *n;
+                     return absl::OkStatus();
+                   })
+                    .ok());
+    return indexed;
+  }
+
+  // Rows of the patient lookup, as "tenant patient seq".
+  std::vector<std::string> LookupRows() {
+    std::vector<std::string> out;
+    EXPECT_TRUE(db_->Read([&](sql::Txn& txn) -> absl::Status {
+                     auto rows = txn.Query(
+                         "SELECT tenant, patient, seq FROM "
+                         "event_patient_index ORDER BY tenant, patient, seq");
+                     if (!rows.ok()) return rows.status();
+                     for (const sql::Row& r : *rows) {
+                       out.push_back(r.Str(0) + " " + r.Str(1) + " " +
+                                     std::to_string(r.Int(2)));
+                     }
+                     return absl::OkStatus();
+                   })
+                    .ok());
+    return out;
+  }
+
+  // The cursors a patient's reads return, page by page from `after`.
+  std::vector<int64_t> PatientCursors(const std::string& patient,
+                                      std::vector<EventType> types, int limit,
+                                      int64_t after = 0) {
+    std::vector<int64_t> out;
+    for (int pages = 0; pages < 100; ++pages) {
+      EventBatch b = Read(Q("t1", after, types, patient, limit));
+      for (const EventRecord& e : b.events) {
+        EXPECT_EQ(e.patient, patient);
+        out.push_back(e.cursor);
+      }
+      EXPECT_GT(b.scanned_through, after);
+      after = b.scanned_through;
+      if (!b.more) break;
+    }
+    return out;
+  }
+
   EventBatch Read(EventQuery q) {
     EventBatch batch;
     EXPECT_TRUE(db_->Read([&](sql::Txn& txn) -> absl::Status {
@@ -212,6 +261,97 @@ TEST_F(EventLogTest, PurgeDeletesOldestFirstUpToTheFirstEventToKeep) {
                  })
                   .ok());
   EXPECT_EQ(ErrorReason(expired), "CURSOR_EXPIRED");
+}
+
+// A patient's events come through the lookup below the tenant's indexed
+// cursor and from the log's tail above it: the same events, pages and
+// resume points however far the indexer has got.
+TEST_F(EventLogTest, PatientReadsAreTheSameIndexedOrNot) {
+  const std::string a = "tenants/t1/patients/a";
+  const std::string b = "tenants/t1/patients/b";
+  std::vector<int64_t> a_all, a_received;
+  for (int i = 0; i < 40; ++i) {
+    const std::string& patient = i % 3 == 0 ? b : a;
+    const EventType type =
+        i % 2 == 0 ? EventType::kMessageReceived : EventType::kMessageRead;
+    const int64_t cursor = Append(Event("t1", type, i % 7 == 6 ? "" : patient));
+    if (i % 7 != 6 && patient == a) {
+      a_all.push_back(cursor);
+      if (type == EventType::kMessageReceived) a_received.push_back(cursor);
+    }
+  }
+  Append(Event("t2", EventType::kMessageRead, "tenants/t2/patients/a"));
+  auto expect_same = [&](const char* when) {
+    SCOPED_TRACE(when);
+    for (int limit : {1, 3, 100}) {
+      EXPECT_EQ(PatientCursors(a, {}, limit), a_all);
+      EXPECT_EQ(PatientCursors(a, {EventType::kMessageReceived}, limit),
+                a_received);
+    }
+    // Resuming from the middle of the log.
+    std::vector<int64_t> after_20;
+    for (int64_t c : a_all) {
+      if (c > 20) after_20.push_back(c);
+    }
+    EXPECT_EQ(PatientCursors(a, {}, 2, 20), after_20);
+    // The last page reports the whole log scanned.
+    EventBatch last = Read(Q("t1", 0, {}, a, 100));
+    EXPECT_EQ(last.scanned_through, 40);
+    EXPECT_FALSE(last.more);
+  };
+  expect_same("nothing indexed");
+  EXPECT_EQ(Index(17), 17);  // t1 first: its cursors 1..17
+  expect_same("t1 indexed through 17");
+  EXPECT_EQ(Index(1000), 23 + 1);  // the rest of t1, and t2's one event
+  expect_same("all indexed");
+  EXPECT_EQ(Index(1000), 0);  // nothing behind
+  // Only events with a patient are in the lookup.
+  const std::vector<std::string> rows = LookupRows();
+  EXPECT_EQ(rows.size(), 40u - 5u + 1u);
+  EXPECT_EQ(rows.back(), "t2 tenants/t2/patients/a 1");
+
+  // New events land in the tail until the next pass.
+  const int64_t late = Append(Event("t1", EventType::kMessageRead, a));
+  a_all.push_back(late);
+  EXPECT_EQ(PatientCursors(a, {}, 3), a_all);
+  EXPECT_EQ(Index(1000), 1);
+  EXPECT_EQ(PatientCursors(a, {}, 3), a_all);
+}
+
+// The migration that replaced the events_patient index fills the lookup
+// from the events already stored; the purge takes their lookup rows along.
+TEST_F(EventLogTest, LookupIsFilledByItsMigrationAndEmptiedByThePurge) {
+  db_.reset();
+  auto db = sql::SqliteDatabase::Open({.path = dir_.File("old.db")});
+  ASSERT_TRUE(db.ok()) << db.status();
+  db_ = std::move(*db);
+  const std::vector<sql::Migration> all = EventMigrations();
+  ASSERT_GE(all.size(), 3u);
+  ASSERT_EQ(all[2].version, 3);
+  ASSERT_TRUE(db_->Migrate("events", {all[0], all[1]}).ok());
+  const absl::Time t0 = absl::FromUnixSeconds(1767225600);
+  for (int i = 0; i < 6; ++i) {
+    EventRecord e = Event("t1", EventType::kMessageRead,
+                          i == 2 ? "" : "tenants/t1/patients/a");
+    e.time = t0 + absl::Hours(i);
+    Append(e);
+  }
+  ASSERT_TRUE(db_->Migrate("events", all).ok());
+  EXPECT_EQ(LookupRows().size(), 5u);
+  EXPECT_EQ(Index(1000), 0);  // the migration indexed through the head
+  EXPECT_EQ(PatientCursors("tenants/t1/patients/a", {}, 2),
+            (std::vector<int64_t>{1, 2, 4, 5, 6}));
+
+  ASSERT_TRUE(
+      db_->WriteAndWait([&](sql::Txn& txn) {
+           return PurgeEventsBefore(txn, "t1", t0 + absl::Hours(4)).status();
+         })
+          .ok());
+  EXPECT_EQ(LookupRows(),
+            (std::vector<std::string>{"t1 tenants/t1/patients/a 5",
+                                      "t1 tenants/t1/patients/a 6"}));
+  EXPECT_EQ(PatientCursors("tenants/t1/patients/a", {}, 2),
+            (std::vector<int64_t>{5, 6}));
 }
 
 TEST(WorkQueueTest, RunsEveryQueuedTaskBeforeItIsDestroyed) {
