@@ -4,13 +4,16 @@
 # waiting for a core (the scheduler's run-queue delay, from
 # /proc/PID/task/TID/schedstat): shows which thread bounds a scenario (e.g.
 # the store's sql-writer against gRPC's nexting_thread), and whether it is
-# busy or starved of a core.
+# busy or starved of a core. Also the bytes each group of threads wrote
+# (`wchar` of /proc/PID/task/TID/io: the writer's WAL writes, the
+# checkpointer's copies); divided by the window's calls, the WAL bytes per
+# call.
 #
 #   bench/thread-cpu.sh SCENARIO [careseal-bench flags]
 #   bench/thread-cpu.sh check-consent --inflight=64
 #
 # careseal-bench measures the echo ceiling first (warm-up 2 s + 8 s), then
-# the scenario; the window (default 3 s) starts DELAY seconds in (default 15,
+# the scenario; the window (default 3 s) starts DELAY seconds in (default 12,
 # inside the scenario for scenarios without set-up; sign-consent and
 # clinic-day first request their pool, so give them a later DELAY).
 set -euo pipefail
@@ -23,7 +26,7 @@ out=$(mktemp)
 "$bench" --scenario="$scenario" --seconds=8 --warmup_seconds=2 \
   --spawn_server "$@" >"$out" 2>&1 &
 parent=$!
-sleep "${DELAY:-15}"
+sleep "${DELAY:-12}"
 # The server is the child with the store's writer thread (the bench may
 # have other children, short-lived ones included).
 server=""
@@ -34,26 +37,28 @@ for pid in $(pgrep -P "$parent" -x "$(basename "$bench" | cut -c1-15)"); do
   fi
 done
 if [ -z "$server" ]; then
-  echo "no server process with a sql-writer thread after ${DELAY:-15} s" >&2
+  echo "no server process with a sql-writer thread after ${DELAY:-12} s" >&2
   wait "$parent" || true
   exit 1
 fi
-ticks() {  # tid name on-CPU-ns run-queue-wait-ns of every server thread
-  local t comm stat
+ticks() {  # tid name on-CPU-ns run-queue-wait-ns bytes-written per thread
+  local t comm stat wchar
   for t in /proc/"$server"/task/*; do
     # gRPC starts and ends threads as it goes: skip one that just ended.
     comm=$(tr ' ' _ 2>/dev/null <"$t/comm") || continue
     stat=$(awk '{print $1, $2}' "$t/schedstat" 2>/dev/null) || continue
-    echo "$(basename "$t") $comm $stat"
+    wchar=$(awk '$1 == "wchar:" {print $2}' "$t/io" 2>/dev/null) || continue
+    echo "$(basename "$t") $comm $stat $wchar"
   done | sort
 }
 before=$(ticks)
 sleep "$window"
 after=$(ticks)
-echo "server threads by name over ${window} s (on a core / runnable, waiting for one):"
+echo "server threads by name over ${window} s (on a core / runnable, waiting for one / written):"
 join <(echo "$before") <(echo "$after") |
-  awk '{run[$2] += ($6 - $3) / 1e6; wait[$2] += ($7 - $4) / 1e6; n[$2]++}
-    END {for (k in run) if (run[k] > 0) printf "  %-16s %2d threads %6.0f ms on CPU %6.0f ms waiting\n", k, n[k], run[k], wait[k]}' |
+  awk '{run[$2] += ($7 - $3) / 1e6; wait[$2] += ($8 - $4) / 1e6;
+      wrote[$2] += ($9 - $5) / 1e6; n[$2]++}
+    END {for (k in run) if (run[k] > 0) printf "  %-16s %2d threads %6.0f ms on CPU %6.0f ms waiting %7.1f MB written\n", k, n[k], run[k], wait[k], wrote[k]}' |
   sort -k4 -nr
 wait "$parent"
 grep -E "calls_per_s" "$out" | tail -1
