@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "services/common/macros.h"
 #include "services/common/platform/audit_writer.h"
+#include "services/common/platform/log_index.h"
 
 ABSL_FLAG(int64_t, audit_checkpoint_interval_seconds, 60,
           "sign a checkpoint of every tenant's audit log that grew, this "
@@ -64,19 +65,8 @@ absl::StatusOr<std::unique_ptr<AuditModule>> AuditModule::Create(
   if (options.index_interval > absl::ZeroDuration()) {
     sql::Database* db = env.db;
     module->indexer_ = std::make_unique<Periodic>(options.index_interval, [db] {
-      for (int chunk = 0; chunk < kIndexChunksPerPass; ++chunk) {
-        int64_t indexed = 0;
-        absl::Status s = db->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
-          ASSIGN_OR_RETURN(indexed, IndexAuditLogs(txn, kIndexChunk));
-          return absl::OkStatus();
-        });
-        if (!s.ok()) {
-          std::fprintf(stderr, "audit: indexing the logs failed: %s\n",
-                       s.ToString().c_str());
-          return;
-        }
-        if (indexed < kIndexChunk) return;
-      }
+      RunIndexPass(*db, kIndexChunk, kIndexChunksPerPass, IndexAuditLogs,
+                   "audit: indexing the logs");
     });
   }
   return module;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/macros.h"
 #include "services/common/platform/canonical_json.h"
+#include "services/common/platform/log_index.h"
 #include "services/common/status.h"
 
 namespace careseal::events {
@@ -252,39 +253,36 @@ absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query) {
 }
 
 absl::StatusOr<int64_t> IndexEventLogs(sql::Txn& txn, int64_t max_events) {
-  ASSIGN_OR_RETURN(
-      auto behind,
-      txn.Query("SELECT h.tenant, h.last_seq, COALESCE(i.indexed_through, 0) "
-                "FROM event_heads h LEFT JOIN event_index_heads i ON "
-                "i.tenant = h.tenant WHERE h.last_seq > "
-                "COALESCE(i.indexed_through, 0) ORDER BY h.tenant"));
-  int64_t indexed = 0;
-  for (const sql::Row& row : behind) {
-    if (indexed >= max_events) break;
-    const std::string tenant = row.Str(0);
-    const int64_t from = row.Int(2);
-    const int64_t to = std::min(row.Int(1), from + (max_events - indexed));
-    // Sorted by key, so that the inserts walk the table's pages in order.
-    RETURN_IF_ERROR(
-        txn.Exec("INSERT INTO event_patient_index (tenant, patient, seq) "
-                 "SELECT tenant, patient, seq FROM events WHERE tenant = ? "
-                 "AND seq > ? AND seq <= ? AND patient <> '' ORDER BY "
-                 "patient, seq ON CONFLICT DO NOTHING",
-                 {Text(tenant), Int(from), Int(to)})
-            .status());
-    // Only forward: an indexer that read an older watermark cannot move it
-    // back.
-    RETURN_IF_ERROR(
-        txn.Exec("INSERT INTO event_index_heads (tenant, indexed_through) "
-                 "VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET "
-                 "indexed_through = excluded.indexed_through WHERE "
-                 "event_index_heads.indexed_through < "
-                 "excluded.indexed_through",
-                 {Text(tenant), Int(to)})
-            .status());
-    indexed += to - from;
-  }
-  return indexed;
+  static const std::string kBehind =
+      "SELECT h.tenant, h.last_seq, COALESCE(i.indexed_through, 0) FROM "
+      "event_heads h LEFT JOIN event_index_heads i ON i.tenant = h.tenant "
+      "WHERE h.last_seq > COALESCE(i.indexed_through, 0) ORDER BY h.tenant";
+  // Cursors (from, to].
+  return IndexLogsBehind(
+      txn, kBehind, max_events,
+      [&txn](const std::string& tenant, int64_t from,
+             int64_t to) -> absl::Status {
+        // Sorted by key, so that the inserts walk the table's pages in
+        // order.
+        RETURN_IF_ERROR(
+            txn.Exec("INSERT INTO event_patient_index (tenant, patient, seq) "
+                     "SELECT tenant, patient, seq FROM events WHERE tenant = "
+                     "? AND seq > ? AND seq <= ? AND patient <> '' ORDER BY "
+                     "patient, seq ON CONFLICT DO NOTHING",
+                     {Text(tenant), Int(from), Int(to)})
+                .status());
+        // Only forward: an indexer that read an older watermark cannot move
+        // it back.
+        return txn
+            .Exec(
+                "INSERT INTO event_index_heads (tenant, indexed_through) "
+                "VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET "
+                "indexed_through = excluded.indexed_through WHERE "
+                "event_index_heads.indexed_through < "
+                "excluded.indexed_through",
+                {Text(tenant), Int(to)})
+            .status();
+      });
 }
 
 absl::StatusOr<int64_t> PurgeEventsBefore(sql::Txn& txn,

@@ -6,6 +6,7 @@
 #include "services/common/crypto/sha256.h"
 #include "services/common/macros.h"
 #include "services/common/platform/canonical_json.h"
+#include "services/common/platform/log_index.h"
 #include "services/common/status.h"
 
 namespace careseal {
@@ -201,48 +202,46 @@ absl::StatusOr<int64_t> AuditIndexedSize(sql::Txn& txn,
 }
 
 absl::StatusOr<int64_t> IndexAuditLogs(sql::Txn& txn, int64_t max_events) {
-  ASSIGN_OR_RETURN(
-      auto behind,
-      txn.Query("SELECT h.tenant, h.size, COALESCE(i.indexed_size, 0) FROM "
-                "audit_heads h LEFT JOIN audit_index_heads i ON i.tenant = "
-                "h.tenant WHERE h.size > COALESCE(i.indexed_size, 0) ORDER BY "
-                "h.tenant"));
-  int64_t indexed = 0;
-  for (const sql::Row& row : behind) {
-    if (indexed >= max_events) break;
-    const std::string tenant = row.Str(0);
-    const int64_t from = row.Int(2);
-    const int64_t to = std::min(row.Int(1), from + (max_events - indexed));
-    const sql::Value range[] = {sql::Text(tenant), sql::Int(from),
-                                sql::Int(to)};
-    // Sorted by key, so that the inserts walk each table's pages in order.
-    RETURN_IF_ERROR(
-        txn.Exec("INSERT INTO audit_patient_index (tenant, patient, "
-                 "leaf_index) SELECT tenant, patient, leaf_index FROM "
-                 "audit_events WHERE tenant = ? AND leaf_index >= ? AND "
-                 "leaf_index < ? AND patient <> '' ORDER BY patient, "
-                 "leaf_index ON CONFLICT DO NOTHING",
-                 range)
-            .status());
-    RETURN_IF_ERROR(
-        txn.Exec("INSERT INTO audit_actor_index (tenant, actor, leaf_index) "
-                 "SELECT tenant, actor, leaf_index FROM audit_events WHERE "
-                 "tenant = ? AND leaf_index >= ? AND leaf_index < ? ORDER BY "
-                 "actor, leaf_index ON CONFLICT DO NOTHING",
-                 range)
-            .status());
-    // Only forward: an indexer that read an older watermark cannot move it
-    // back.
-    RETURN_IF_ERROR(
-        txn.Exec("INSERT INTO audit_index_heads (tenant, indexed_size) VALUES "
-                 "(?, ?) ON CONFLICT (tenant) DO UPDATE SET indexed_size = "
-                 "excluded.indexed_size WHERE audit_index_heads.indexed_size "
-                 "< excluded.indexed_size",
-                 {sql::Text(tenant), sql::Int(to)})
-            .status());
-    indexed += to - from;
-  }
-  return indexed;
+  static const std::string kBehind =
+      "SELECT h.tenant, h.size, COALESCE(i.indexed_size, 0) FROM audit_heads "
+      "h LEFT JOIN audit_index_heads i ON i.tenant = h.tenant WHERE h.size > "
+      "COALESCE(i.indexed_size, 0) ORDER BY h.tenant";
+  // Leaf indexes [from, to).
+  return IndexLogsBehind(
+      txn, kBehind, max_events,
+      [&txn](const std::string& tenant, int64_t from,
+             int64_t to) -> absl::Status {
+        const sql::Value range[] = {sql::Text(tenant), sql::Int(from),
+                                    sql::Int(to)};
+        // Sorted by key, so that the inserts walk each table's pages in
+        // order.
+        RETURN_IF_ERROR(
+            txn.Exec("INSERT INTO audit_patient_index (tenant, patient, "
+                     "leaf_index) SELECT tenant, patient, leaf_index FROM "
+                     "audit_events WHERE tenant = ? AND leaf_index >= ? AND "
+                     "leaf_index < ? AND patient <> '' ORDER BY patient, "
+                     "leaf_index ON CONFLICT DO NOTHING",
+                     range)
+                .status());
+        RETURN_IF_ERROR(
+            txn.Exec("INSERT INTO audit_actor_index (tenant, actor, "
+                     "leaf_index) SELECT tenant, actor, leaf_index FROM "
+                     "audit_events WHERE tenant = ? AND leaf_index >= ? AND "
+                     "leaf_index < ? ORDER BY actor, leaf_index ON CONFLICT "
+                     "DO NOTHING",
+                     range)
+                .status());
+        // Only forward: an indexer that read an older watermark cannot move
+        // it back.
+        return txn
+            .Exec(
+                "INSERT INTO audit_index_heads (tenant, indexed_size) "
+                "VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET "
+                "indexed_size = excluded.indexed_size WHERE "
+                "audit_index_heads.indexed_size < excluded.indexed_size",
+                {sql::Text(tenant), sql::Int(to)})
+            .status();
+      });
 }
 
 }  // namespace careseal

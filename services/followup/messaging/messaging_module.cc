@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "services/common/events/event_log.h"
 #include "services/common/macros.h"
+#include "services/common/platform/log_index.h"
 
 ABSL_FLAG(int64_t, urgent_message_check_seconds, 60,
           "how often to look for urgent patient messages that no clinician "
@@ -76,22 +77,9 @@ absl::StatusOr<std::unique_ptr<MessagingModule>> MessagingModule::Create(
     sql::Database* db = env.db;
     module->event_indexer_ =
         std::make_unique<Periodic>(messaging.event_index_interval, [db] {
-          for (int chunk = 0; chunk < kEventIndexChunksPerPass; ++chunk) {
-            int64_t indexed = 0;
-            absl::Status s =
-                db->WriteAndWait([&](sql::Txn& txn) -> absl::Status {
-                  ASSIGN_OR_RETURN(
-                      indexed, events::IndexEventLogs(txn, kEventIndexChunk));
-                  return absl::OkStatus();
-                });
-            if (!s.ok()) {
-              std::fprintf(stderr,
-                           "messaging: indexing the event log failed: %s\n",
-                           s.ToString().c_str());
-              return;
-            }
-            if (indexed < kEventIndexChunk) return;
-          }
+          RunIndexPass(*db, kEventIndexChunk, kEventIndexChunksPerPass,
+                       events::IndexEventLogs,
+                       "messaging: indexing the event log");
         });
   }
   return module;

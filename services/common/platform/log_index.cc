@@ -1,0 +1,45 @@
+#include "services/common/platform/log_index.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "services/common/macros.h"
+
+namespace careseal {
+
+absl::StatusOr<int64_t> IndexLogsBehind(
+    sql::Txn& txn, const std::string& behind, int64_t max_events,
+    absl::FunctionRef<absl::Status(const std::string& tenant, int64_t from,
+                                   int64_t to)>
+        add) {
+  ASSIGN_OR_RETURN(auto rows, txn.Query(behind));
+  int64_t handed_out = 0;
+  for (const sql::Row& row : rows) {
+    if (handed_out >= max_events) break;
+    const int64_t from = row.Int(2);
+    const int64_t to = std::min(row.Int(1), from + (max_events - handed_out));
+    RETURN_IF_ERROR(add(row.Str(0), from, to));
+    handed_out += to - from;
+  }
+  return handed_out;
+}
+
+void RunIndexPass(
+    sql::Database& db, int64_t chunk, int chunks,
+    absl::FunctionRef<absl::StatusOr<int64_t>(sql::Txn&, int64_t)> index,
+    const char* what) {
+  for (int i = 0; i < chunks; ++i) {
+    int64_t handed_out = 0;
+    absl::Status s = db.WriteAndWait([&](sql::Txn& txn) -> absl::Status {
+      ASSIGN_OR_RETURN(handed_out, index(txn, chunk));
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s failed: %s\n", what, s.ToString().c_str());
+      return;
+    }
+    if (handed_out < chunk) return;
+  }
+}
+
+}  // namespace careseal
