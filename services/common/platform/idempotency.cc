@@ -17,6 +17,25 @@ const std::vector<sql::Migration>& IdempotencyMigrations() {
        "  method TEXT NOT NULL, fingerprint BLOB NOT NULL,"
        "  resource TEXT NOT NULL, create_time_us BIGINT NOT NULL,"
        "  PRIMARY KEY (tenant, actor, request_id))"},
+      // Keyed by (tenant, request_id, actor): time-ordered request ids
+      // (UUID version 7, as the C++ client makes them) then go to the end
+      // of their tenant's range of the key's index, a few pages per group
+      // commit whoever the caller is, instead of each to a random page of
+      // it. Random ones (version 4) still each take a page somewhere, as
+      // every id did before. (Not WITHOUT ROWID: its wider leaf rows made
+      // random ids slower than before, 10-25% in sign-consent, session 12.)
+      {2,
+       "CREATE TABLE idempotency_by_id ("
+       "  tenant TEXT NOT NULL, request_id TEXT NOT NULL, actor TEXT NOT NULL,"
+       "  method TEXT NOT NULL, fingerprint BLOB NOT NULL,"
+       "  resource TEXT NOT NULL, create_time_us BIGINT NOT NULL,"
+       "  PRIMARY KEY (tenant, request_id, actor));"
+       "INSERT INTO idempotency_by_id (tenant, request_id, actor, method,"
+       "  fingerprint, resource, create_time_us) SELECT tenant, request_id,"
+       "  actor, method, fingerprint, resource, create_time_us FROM"
+       "  idempotency ORDER BY tenant, request_id, actor;"
+       "DROP TABLE idempotency;"
+       "ALTER TABLE idempotency_by_id RENAME TO idempotency"},
   };
   return *migrations;
 }
@@ -51,9 +70,9 @@ absl::StatusOr<std::optional<std::string>> FindIdempotentResult(
   ASSIGN_OR_RETURN(
       auto rows,
       txn.Query("SELECT method, fingerprint, resource FROM idempotency WHERE "
-                "tenant = ? AND actor = ? AND request_id = ?",
-                {sql::Text(AuditTenantOf(call)),
-                 sql::Text(call.principal.actor), sql::Text(call.request_id)}));
+                "tenant = ? AND request_id = ? AND actor = ?",
+                {sql::Text(AuditTenantOf(call)), sql::Text(call.request_id),
+                 sql::Text(call.principal.actor)}));
   if (rows.empty()) return std::nullopt;
   if (rows[0].Str(0) != call.method ||
       rows[0].Str(1) != call.request_fingerprint) {
@@ -68,11 +87,11 @@ absl::Status RememberIdempotentResult(sql::Txn& txn, const CallContext& call,
                                       absl::string_view resource) {
   return txn
       .Exec(
-          "INSERT INTO idempotency (tenant, actor, request_id, method, "
+          "INSERT INTO idempotency (tenant, request_id, actor, method, "
           "fingerprint, resource, create_time_us) VALUES (?, ?, ?, ?, ?, ?, "
           "?)",
-          {sql::Text(AuditTenantOf(call)), sql::Text(call.principal.actor),
-           sql::Text(call.request_id), sql::Text(call.method),
+          {sql::Text(AuditTenantOf(call)), sql::Text(call.request_id),
+           sql::Text(call.principal.actor), sql::Text(call.method),
            sql::Bytes(call.request_fingerprint),
            sql::Text(std::string(resource)), sql::Int(ToMicros(call.now))})
       .status();
