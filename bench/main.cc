@@ -468,7 +468,7 @@ int Run(const std::string& self) {
     double rate = 0;
     auto made = SignPool::Request(
         connected->ehr, *document,
-        absl::StrCat("s", client::NewRequestId().substr(0, 8), "-"), size,
+        absl::StrCat("s", client::NewRandomRequestId().substr(0, 8), "-"), size,
         absl::GetFlag(FLAGS_inflight), &rate);
     if (made.ok()) {
       std::printf("(set-up: %lld RequestConsent calls at %.0f calls/s)\n",

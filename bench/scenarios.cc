@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "careseal/bench/v1/echo.grpc.pb.h"
 #include "clients/cpp/client.h"
@@ -13,8 +14,18 @@
 #include "clients/cpp/followup_client.h"
 #include "clients/cpp/messaging_client.h"
 
+ABSL_FLAG(bool, random_request_ids, false,
+          "give every mutation a random request id (UUID version 4), as a "
+          "client that does not make time-ordered ones would, instead of the "
+          "C++ client's time-ordered UUID version 7");
+
 namespace careseal::bench {
 namespace {
+
+std::string RequestId() {
+  return absl::GetFlag(FLAGS_random_request_ids) ? client::NewRandomRequestId()
+                                                 : client::NewRequestId();
+}
 
 constexpr auto kCallTimeout = std::chrono::seconds(30);
 
@@ -197,7 +208,7 @@ class RequestSource final : public CallSource {
         absl::StrCat("tenants/", kTenant, "/patients/", prefix_, i));
     call->request.set_procedure_code(kProcedure);
     call->request.set_template_version(template_version_);
-    call->request.set_request_id(client::NewRequestId());
+    call->request.set_request_id(RequestId());
     stubs_[slot % stubs_.size()]->async()->RequestConsent(
         &call->context, &call->request, &call->response,
         [this, i, call, done = std::move(done)](grpc::Status status) {
@@ -280,7 +291,7 @@ class SendMessageSource final : public CallSource {
         "Reminder: please arrive 15 minutes early for your infusion and "
         "bring the name and phone number of the person driving you home.");
     call->request.set_priority(careseal::v1::MESSAGE_PRIORITY_ROUTINE);
-    call->request.set_request_id(client::NewRequestId());
+    call->request.set_request_id(RequestId());
     stubs_[slot % stubs_.size()]->async()->SendMessage(
         &call->context, &call->request, &call->response,
         [call, done = std::move(done)](grpc::Status status) {
@@ -330,7 +341,7 @@ class SubmitSource final : public CallSource {
       r = NextRandom(r);
       a->set_int_value(item == 9 ? 0 : static_cast<int32_t>(r % 4));
     }
-    call->request.set_request_id(client::NewRequestId());
+    call->request.set_request_id(RequestId());
     stubs_[slot % stubs_.size()]->async()->SubmitResponse(
         &call->context, &call->request, &call->response,
         [call, done = std::move(done)](grpc::Status status) {
@@ -393,7 +404,7 @@ absl::StatusOr<std::vector<std::string>> CreateThreads(
     create.mutable_thread()->set_subject("Your infusion series");
     create.mutable_thread()->set_category(
         careseal::v1::THREAD_CATEGORY_INSTRUCTIONS);
-    create.set_request_id(client::NewRequestId());
+    create.set_request_id(RequestId());
     auto created = messaging.CreateThread(create);
     if (!created.ok()) return created.status();
     threads.push_back(created->thread().name());
@@ -551,7 +562,7 @@ absl::StatusOr<std::unique_ptr<SignPool>> SignPool::Request(
     sign.set_signing_method(careseal::v1::SIGNING_METHOD_TYPED_NAME);
     sign.set_client_address("127.0.0.1");
     sign.set_user_agent("careseal-bench");
-    sign.set_request_id(client::NewRequestId());
+    sign.set_request_id(RequestId());
     pool->requests_.push_back(std::move(sign));
   }
   return pool;

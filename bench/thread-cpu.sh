@@ -14,8 +14,10 @@
 #
 # careseal-bench measures the echo ceiling first (warm-up 2 s + 8 s), then
 # the scenario; the window (default 3 s) starts DELAY seconds in (default 12,
-# inside the scenario for scenarios without set-up; sign-consent and
-# clinic-day first request their pool, so give them a later DELAY).
+# inside the scenario for scenarios without set-up). sign-consent and
+# clinic-day first request their pool, which takes a varying time: for them
+# the window starts DELAY seconds (default 3, past the warm-up) after the
+# bench says it is running the scenario.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=$1
@@ -26,7 +28,16 @@ out=$(mktemp)
 "$bench" --scenario="$scenario" --seconds=8 --warmup_seconds=2 \
   --spawn_server "$@" >"$out" 2>&1 &
 parent=$!
-sleep "${DELAY:-12}"
+case $scenario in
+  sign-consent | clinic-day)
+    until grep -q "running $scenario" "$out"; do
+      kill -0 "$parent" 2>/dev/null || { cat "$out" >&2; exit 1; }
+      sleep 0.2
+    done
+    sleep "${DELAY:-3}"
+    ;;
+  *) sleep "${DELAY:-12}" ;;
+esac
 # The server is the child with the store's writer thread (the bench may
 # have other children, short-lived ones included).
 server=""
@@ -37,7 +48,7 @@ for pid in $(pgrep -P "$parent" -x "$(basename "$bench" | cut -c1-15)"); do
   fi
 done
 if [ -z "$server" ]; then
-  echo "no server process with a sql-writer thread after ${DELAY:-12} s" >&2
+  echo "no server process with a sql-writer thread when the window began" >&2
   wait "$parent" || true
   exit 1
 fi

@@ -2,11 +2,13 @@
 
 #include <openssl/rand.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -123,15 +125,34 @@ std::string ErrorMetadata(const absl::Status& status, const std::string& key) {
   return "";
 }
 
-std::string NewRequestId() {
-  unsigned char b[16];
-  RAND_bytes(b, sizeof(b));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
+namespace {
+
+std::string FormatUuid(const unsigned char (&b)[16]) {
   return absl::StrFormat(
       "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
       b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
       b[12], b[13], b[14], b[15]);
+}
+
+}  // namespace
+
+std::string NewRequestId() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof(b)) != 1) std::abort();
+  const uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  for (int i = 0; i < 6; ++i)
+    b[i] = static_cast<unsigned char>(ms >> (40 - 8 * i));
+  b[6] = (b[6] & 0x0f) | 0x70;  // Version 7.
+  b[8] = (b[8] & 0x3f) | 0x80;  // Variant 10xx.
+  return FormatUuid(b);
+}
+
+std::string NewRandomRequestId() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof(b)) != 1) std::abort();
+  b[6] = (b[6] & 0x0f) | 0x40;  // Version 4.
+  b[8] = (b[8] & 0x3f) | 0x80;  // Variant 10xx.
+  return FormatUuid(b);
 }
 
 namespace internal {
