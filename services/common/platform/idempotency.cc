@@ -22,8 +22,9 @@ const std::vector<sql::Migration>& IdempotencyMigrations() {
       // of their tenant's range of the key's index, a few pages per group
       // commit whoever the caller is, instead of each to a random page of
       // it. Random ones (version 4) still each take a page somewhere, as
-      // every id did before. (Not WITHOUT ROWID: its wider leaf rows made
-      // random ids slower than before, 10-25% in sign-consent, session 12.)
+      // every id did before. (Not WITHOUT ROWID: its leaf rows are about
+      // twice as wide as the index's entries; with random ids sign-consent
+      // ran 5-11% slower than before in docs/PERFORMANCE.md, session 12.)
       {2,
        "CREATE TABLE idempotency_by_id ("
        "  tenant TEXT NOT NULL, request_id TEXT NOT NULL, actor TEXT NOT NULL,"
