@@ -253,34 +253,21 @@ absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query) {
 }
 
 absl::StatusOr<int64_t> IndexEventLogs(sql::Txn& txn, int64_t max_events) {
-  static const std::string kBehind =
-      "SELECT h.tenant, h.last_seq, COALESCE(i.indexed_through, 0) FROM "
-      "event_heads h LEFT JOIN event_index_heads i ON i.tenant = h.tenant "
-      "WHERE h.last_seq > COALESCE(i.indexed_through, 0) ORDER BY h.tenant";
+  static constexpr LogHeads kLog = {"event_heads", "last_seq",
+                                    "event_index_heads", "indexed_through"};
   // Cursors (from, to].
   return IndexLogsBehind(
-      txn, kBehind, max_events,
-      [&txn](const std::string& tenant, int64_t from,
-             int64_t to) -> absl::Status {
+      txn, kLog, max_events,
+      [&txn](const std::string& tenant, int64_t from, int64_t to) {
         // Sorted by key, so that the inserts walk the table's pages in
         // order.
-        RETURN_IF_ERROR(
-            txn.Exec("INSERT INTO event_patient_index (tenant, patient, seq) "
-                     "SELECT tenant, patient, seq FROM events WHERE tenant = "
-                     "? AND seq > ? AND seq <= ? AND patient <> '' ORDER BY "
-                     "patient, seq ON CONFLICT DO NOTHING",
-                     {Text(tenant), Int(from), Int(to)})
-                .status());
-        // Only forward: an indexer that read an older watermark cannot move
-        // it back.
         return txn
             .Exec(
-                "INSERT INTO event_index_heads (tenant, indexed_through) "
-                "VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET "
-                "indexed_through = excluded.indexed_through WHERE "
-                "event_index_heads.indexed_through < "
-                "excluded.indexed_through",
-                {Text(tenant), Int(to)})
+                "INSERT INTO event_patient_index (tenant, patient, seq) "
+                "SELECT tenant, patient, seq FROM events WHERE tenant = ? AND "
+                "seq > ? AND seq <= ? AND patient <> '' ORDER BY patient, seq "
+                "ON CONFLICT DO NOTHING",
+                {Text(tenant), Int(from), Int(to)})
             .status();
       });
 }

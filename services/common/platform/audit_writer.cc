@@ -202,13 +202,11 @@ absl::StatusOr<int64_t> AuditIndexedSize(sql::Txn& txn,
 }
 
 absl::StatusOr<int64_t> IndexAuditLogs(sql::Txn& txn, int64_t max_events) {
-  static const std::string kBehind =
-      "SELECT h.tenant, h.size, COALESCE(i.indexed_size, 0) FROM audit_heads "
-      "h LEFT JOIN audit_index_heads i ON i.tenant = h.tenant WHERE h.size > "
-      "COALESCE(i.indexed_size, 0) ORDER BY h.tenant";
+  static constexpr LogHeads kLog = {"audit_heads", "size", "audit_index_heads",
+                                    "indexed_size"};
   // Leaf indexes [from, to).
   return IndexLogsBehind(
-      txn, kBehind, max_events,
+      txn, kLog, max_events,
       [&txn](const std::string& tenant, int64_t from,
              int64_t to) -> absl::Status {
         const sql::Value range[] = {sql::Text(tenant), sql::Int(from),
@@ -223,23 +221,13 @@ absl::StatusOr<int64_t> IndexAuditLogs(sql::Txn& txn, int64_t max_events) {
                      "leaf_index ON CONFLICT DO NOTHING",
                      range)
                 .status());
-        RETURN_IF_ERROR(
-            txn.Exec("INSERT INTO audit_actor_index (tenant, actor, "
-                     "leaf_index) SELECT tenant, actor, leaf_index FROM "
-                     "audit_events WHERE tenant = ? AND leaf_index >= ? AND "
-                     "leaf_index < ? ORDER BY actor, leaf_index ON CONFLICT "
-                     "DO NOTHING",
-                     range)
-                .status());
-        // Only forward: an indexer that read an older watermark cannot move
-        // it back.
         return txn
             .Exec(
-                "INSERT INTO audit_index_heads (tenant, indexed_size) "
-                "VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET "
-                "indexed_size = excluded.indexed_size WHERE "
-                "audit_index_heads.indexed_size < excluded.indexed_size",
-                {sql::Text(tenant), sql::Int(to)})
+                "INSERT INTO audit_actor_index (tenant, actor, leaf_index) "
+                "SELECT tenant, actor, leaf_index FROM audit_events WHERE "
+                "tenant = ? AND leaf_index >= ? AND leaf_index < ? ORDER BY "
+                "actor, leaf_index ON CONFLICT DO NOTHING",
+                range)
             .status();
       });
 }

@@ -18,15 +18,26 @@
 
 namespace careseal {
 
-// Runs `behind`, a query whose rows are (tenant, newest position, indexed
-// position) for the tenants whose log grew past its lookups, in tenant
-// order, and calls add(tenant, from, to) for each: `from` is the indexed
-// position and `to` the newest, capped so that no more than `max_events`
-// positions are handed out in all (the caller's numbering decides which end
-// is inclusive). Returns how many were handed out; fewer than `max_events`
-// means every log is caught up as of this transaction.
+// Where a log's positions are kept: `heads` has a row (tenant, `newest`)
+// per tenant's log, `index_heads` a row (tenant, `indexed`) per tenant whose
+// log has been indexed at least once.
+struct LogHeads {
+  const char* heads;
+  const char* newest;
+  const char* index_heads;
+  const char* indexed;
+};
+
+// For each tenant whose log grew past its lookups, in tenant order, calls
+// add(tenant, from, to) with `from` its indexed position and `to` its
+// newest, capped so that no more than `max_events` positions are handed out
+// in all (the caller's numbering decides which end is inclusive), then moves
+// the tenant's indexed position to `to` (only forward: an indexer that read
+// an older position cannot move it back). Returns how many were handed out;
+// fewer than `max_events` means every log is caught up as of this
+// transaction.
 absl::StatusOr<int64_t> IndexLogsBehind(
-    sql::Txn& txn, const std::string& behind, int64_t max_events,
+    sql::Txn& txn, const LogHeads& log, int64_t max_events,
     absl::FunctionRef<absl::Status(const std::string& tenant, int64_t from,
                                    int64_t to)>
         add);
