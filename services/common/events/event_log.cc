@@ -25,14 +25,9 @@ constexpr char kColumns[] =
     "e.seq, e.type, e.resource, e.patient, e.time_us, e.actor, e.actor_role, "
     "e.actor_peer, e.request_id, e.correlation_id";
 
-// Events with a cursor up to this are in event_patient_index (0: none).
-absl::StatusOr<int64_t> IndexedThrough(sql::Txn& txn,
-                                       absl::string_view tenant) {
-  ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT indexed_through FROM "
-                                        "event_index_heads WHERE tenant = ?",
-                                        {Text(std::string(tenant))}));
-  return rows.empty() ? 0 : rows[0].Int(0);
-}
+// Where the patient lookup (event_patient_index) has got to in each log.
+constexpr LogHeads kEventLog = {"event_heads", "last_seq", "event_index_heads",
+                                "indexed_through"};
 
 EventRecord FromRow(absl::string_view tenant, const sql::Row& r) {
   EventRecord e;
@@ -239,7 +234,8 @@ absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query) {
   if (query.patient.empty()) {
     RETURN_IF_ERROR(scan(false, query.after, head));
   } else {
-    ASSIGN_OR_RETURN(const int64_t indexed, IndexedThrough(txn, query.tenant));
+    ASSIGN_OR_RETURN(const int64_t indexed,
+                     IndexedPosition(txn, kEventLog, query.tenant));
     RETURN_IF_ERROR(scan(true, query.after, std::min(indexed, head)));
     RETURN_IF_ERROR(scan(false, std::max(query.after, indexed), head));
   }
@@ -253,11 +249,9 @@ absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query) {
 }
 
 absl::StatusOr<int64_t> IndexEventLogs(sql::Txn& txn, int64_t max_events) {
-  static constexpr LogHeads kLog = {"event_heads", "last_seq",
-                                    "event_index_heads", "indexed_through"};
   // Cursors (from, to].
   return IndexLogsBehind(
-      txn, kLog, max_events,
+      txn, kEventLog, max_events,
       [&txn](const std::string& tenant, int64_t from, int64_t to) {
         // Sorted by key, so that the inserts walk the table's pages in
         // order.

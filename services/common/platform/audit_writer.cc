@@ -192,21 +192,19 @@ absl::StatusOr<int64_t> AppendAuditEvent(sql::Txn& txn, const CallContext& call,
   return index;
 }
 
+// Where the patient and actor lookups have got to in each tenant's log.
+constexpr LogHeads kAuditLog = {"audit_heads", "size", "audit_index_heads",
+                                "indexed_size"};
+
 absl::StatusOr<int64_t> AuditIndexedSize(sql::Txn& txn,
                                          absl::string_view tenant) {
-  ASSIGN_OR_RETURN(auto rows,
-                   txn.Query("SELECT indexed_size FROM audit_index_heads "
-                             "WHERE tenant = ?",
-                             {sql::Text(std::string(tenant))}));
-  return rows.empty() ? 0 : rows[0].Int(0);
+  return IndexedPosition(txn, kAuditLog, tenant);
 }
 
 absl::StatusOr<int64_t> IndexAuditLogs(sql::Txn& txn, int64_t max_events) {
-  static constexpr LogHeads kLog = {"audit_heads", "size", "audit_index_heads",
-                                    "indexed_size"};
   // Leaf indexes [from, to).
   return IndexLogsBehind(
-      txn, kLog, max_events,
+      txn, kAuditLog, max_events,
       [&txn](const std::string& tenant, int64_t from,
              int64_t to) -> absl::Status {
         const sql::Value range[] = {sql::Text(tenant), sql::Int(from),

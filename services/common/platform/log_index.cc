@@ -39,6 +39,15 @@ absl::StatusOr<int64_t> IndexLogsBehind(
   return handed_out;
 }
 
+absl::StatusOr<int64_t> IndexedPosition(sql::Txn& txn, const LogHeads& log,
+                                        absl::string_view tenant) {
+  ASSIGN_OR_RETURN(auto rows,
+                   txn.Query(absl::StrCat("SELECT ", log.indexed, " FROM ",
+                                          log.index_heads, " WHERE tenant = ?"),
+                             {sql::Text(std::string(tenant))}));
+  return rows.empty() ? 0 : rows[0].Int(0);
+}
+
 void RunIndexPass(
     sql::Database& db, int64_t chunk, int chunks,
     absl::FunctionRef<absl::StatusOr<int64_t>(sql::Txn&, int64_t)> index,

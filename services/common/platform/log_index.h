@@ -14,6 +14,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "services/common/sql/database.h"
 
 namespace careseal {
@@ -41,6 +42,11 @@ absl::StatusOr<int64_t> IndexLogsBehind(
     absl::FunctionRef<absl::Status(const std::string& tenant, int64_t from,
                                    int64_t to)>
         add);
+
+// The tenant's indexed position in `log` (0 before its first pass): the
+// lookups hold the log's entries up to it.
+absl::StatusOr<int64_t> IndexedPosition(sql::Txn& txn, const LogHeads& log,
+                                        absl::string_view tenant);
 
 // One periodic pass: up to `chunks` write transactions of
 // index(txn, chunk), until one hands out fewer than `chunk` (caught up), so
