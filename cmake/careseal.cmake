@@ -33,11 +33,20 @@ function(careseal_use_jemalloc name)
   endif()
 endfunction()
 
+# Where tests/postgres/cluster.sh writes the test cluster's connection string.
+set(CARESEAL_TEST_POSTGRES_FILE ${CMAKE_BINARY_DIR}/postgres-test/conninfo)
+
 # careseal_test(NAME SOURCES ... DEPS ... LABELS ...)
 #   One GoogleTest binary registered as one CTest test carrying its area labels
 #   so that `ctest -L AREA` runs one area.
+# Where tests/postgres/cluster.sh writes the test cluster's connection string.
+set(CARESEAL_TEST_POSTGRES_FILE ${CMAKE_BINARY_DIR}/postgres-test/conninfo)
+
+# careseal_test(NAME SOURCES ... DEPS ... LABELS area... [TIMEOUT s] [POSTGRES])
+# POSTGRES: also run the binary against the test PostgreSQL cluster, as
+# NAME_postgres with the extra label `postgres` (tests/postgres).
 function(careseal_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "POSTGRES" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   if(NOT ARG_LABELS)
     message(FATAL_ERROR "careseal_test(${name}): every test needs an area LABELS")
   endif()
@@ -49,4 +58,11 @@ function(careseal_test name)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+  if(ARG_POSTGRES)
+    add_test(NAME ${name}_postgres COMMAND ${name})
+    set_tests_properties(${name}_postgres PROPERTIES
+      LABELS "${ARG_LABELS};postgres" TIMEOUT ${ARG_TIMEOUT}
+      FIXTURES_REQUIRED postgres_cluster
+      ENVIRONMENT "CARESEAL_TEST_STORE=postgres;CARESEAL_TEST_POSTGRES_FILE=${CARESEAL_TEST_POSTGRES_FILE}")
+  endif()
 endfunction()

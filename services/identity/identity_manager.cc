@@ -829,8 +829,12 @@ absl::StatusOr<Page<Patient>> IdentityManager::ListPatients(
     std::string mac;
     if (!external_id.empty()) {
       ASSIGN_OR_RETURN(
-          mac, deps_.sealer->Mac(txn, tenant,
-                                 absl::StrCat("external-id:", external_id)));
+          std::optional<std::string> keyed,
+          deps_.sealer->MacIfKeyed(txn, tenant,
+                                   absl::StrCat("external-id:", external_id)));
+      // No data key yet: no patient was ever stored, so none matches.
+      if (!keyed.has_value()) return absl::OkStatus();
+      mac = *std::move(keyed);
     }
     ASSIGN_OR_RETURN(
         auto rows, store_.ListPatients(txn, tenant, mac,

@@ -435,10 +435,7 @@ TEST_F(IdentityTest, PatientsSealedAndIsolated) {
 
   // At rest: neither the external id, the name nor the date of birth appear
   // in the database file in clear.
-  std::ifstream in(server_.dir() + "/careseal.db", std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  const std::string db = bytes.str();
+  const std::string db = server_.StoredBytes();
   ASSERT_FALSE(db.empty());
   EXPECT_EQ(db.find("MRN-4711-XQ"), std::string::npos);
   EXPECT_EQ(db.find("Zebulon"), std::string::npos);
@@ -681,11 +678,10 @@ TEST_F(IdentityTest, LinkIsSingleUseAndStoredOnlyAsHash) {
             "LINK_NOT_FOUND");
   // Neither the link token nor the session token is in the database file.
   DrainWrites();
-  std::ifstream in(server_.dir() + "/careseal.db", std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  EXPECT_EQ(bytes.str().find(link->link_token()), std::string::npos);
-  EXPECT_EQ(bytes.str().find(first->session_token()), std::string::npos);
+  const std::string stored = server_.StoredBytes();
+  ASSERT_FALSE(stored.empty());
+  EXPECT_EQ(stored.find(link->link_token()), std::string::npos);
+  EXPECT_EQ(stored.find(first->session_token()), std::string::npos);
 
   // Revoked links are dead too.
   auto revoked = CreateLink(patient_, v1::LINK_FACTOR_DATE_OF_BIRTH);

@@ -2,9 +2,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
+#include "services/common/sql/postgres_database.h"
+#include "services/common/sql/sqlite_database.h"
 #include "services/server/modules.h"
 
 ABSL_DECLARE_FLAG(int64_t, audit_checkpoint_interval_seconds);
@@ -39,14 +43,20 @@ TestServer::TestServer(std::vector<std::string> modules)
   absl::SetFlag(&FLAGS_presession_scheduler_interval_seconds, 0);
   absl::SetFlag(&FLAGS_consent_scheduler_interval_seconds, 0);
   absl::SetFlag(&FLAGS_followup_scheduler_interval_seconds, 0);
+  if (TestStoreIsPostgres()) pg_ = std::make_unique<TempPgDatabase>();
   Start();
 }
 
 TestServer::~TestServer() { Stop(); }
 
 void TestServer::Start() {
-  db_ = Must(sql::SqliteDatabase::Open({.path = dir_.File("careseal.db")}),
-             "database");
+  if (pg_ != nullptr) {
+    db_ = Must(sql::PostgresDatabase::Open({.conninfo = pg_->conninfo()}),
+               "database");
+  } else {
+    db_ = Must(sql::SqliteDatabase::Open({.path = dir_.File("careseal.db")}),
+               "database");
+  }
   sealer_ = std::make_unique<Sealer>(key_ring_.get(), &random_, &clock_);
   policy_ = std::make_unique<Policy>();
   if (absl::Status s = db_->Migrate("sealer", SealerMigrations()); !s.ok()) {
@@ -81,6 +91,18 @@ void TestServer::Stop() {
   host_.reset();
   modules_.clear();
   db_.reset();
+}
+
+std::string TestServer::StoredBytes() {
+  if (pg_ != nullptr) return pg_->DumpAllRows();
+  std::string out;
+  for (const char* file : {"/careseal.db", "/careseal.db-wal"}) {
+    std::ifstream in(dir() + file, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    out += bytes.str();
+  }
+  return out;
 }
 
 void TestServer::Restart() {

@@ -1,8 +1,10 @@
 // A real CareSeal server for integration tests: the given service modules on
 // 127.0.0.1 port 0 behind mutual TLS (certificates from an in-memory TestCa),
-// SQLite in a temporary directory, a FakeClock the test moves, and channels
-// for any SPIFFE identity through the public client library. Restart() stops
-// and starts the server over the same database and keys.
+// SQLite in a temporary directory (or, when CARESEAL_TEST_STORE=postgres, a
+// database of its own in the test PostgreSQL cluster), a FakeClock the test
+// moves, and channels for any SPIFFE identity through the public client
+// library. Restart() stops and starts the server over the same database and
+// keys.
 #ifndef CARESEAL_TESTS_TESTING_TEST_SERVER_H_
 #define CARESEAL_TESTS_TESTING_TEST_SERVER_H_
 
@@ -15,7 +17,8 @@
 #include "services/common/crypto/key_ring.h"
 #include "services/common/crypto/random.h"
 #include "services/common/grpc/server_env.h"
-#include "services/common/sql/sqlite_database.h"
+#include "services/common/sql/database.h"
+#include "tests/testing/postgres_test_db.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_pki.h"
 
@@ -48,6 +51,11 @@ class TestServer {
 
   void Restart();
 
+  // What the store holds, for checks that something is not stored in clear:
+  // SQLite's database and WAL files, or every row of the PostgreSQL
+  // database as text.
+  std::string StoredBytes();
+
  private:
   void Start();
   void Stop();
@@ -58,7 +66,8 @@ class TestServer {
   FakeClock clock_;
   crypto::OpenSslRandom random_;
   std::unique_ptr<crypto::KeyRing> key_ring_;
-  std::unique_ptr<sql::SqliteDatabase> db_;
+  std::unique_ptr<TempPgDatabase> pg_;  // outlives db_
+  std::unique_ptr<sql::Database> db_;
   std::unique_ptr<Sealer> sealer_;
   std::unique_ptr<Policy> policy_;
   AuthenticatorSlot authenticator_;

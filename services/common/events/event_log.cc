@@ -196,12 +196,13 @@ absl::StatusOr<EventBatch> ReadEvents(sql::Txn& txn, const EventQuery& query) {
     if (want <= 0 || above >= below) return absl::OkStatus();
     // CROSS JOIN: SQLite keeps the lookup as the outer loop (a plain JOIN
     // let the planner walk the tenant's events by cursor and probe the
-    // lookup for each).
+    // lookup for each). Its conditions are in WHERE, as PostgreSQL's CROSS
+    // JOIN takes no ON.
     std::string sql =
         lookup ? absl::StrCat("SELECT ", kColumns,
                               " FROM event_patient_index x CROSS JOIN "
-                              "events e ON e.tenant = x.tenant AND e.seq = "
-                              "x.seq WHERE x.tenant = ? AND x.patient = ? "
+                              "events e WHERE e.tenant = x.tenant AND e.seq = "
+                              "x.seq AND x.tenant = ? AND x.patient = ? "
                               "AND x.seq > ? AND x.seq <= ?")
                : absl::StrCat("SELECT ", kColumns,
                               " FROM events e WHERE e.tenant = ? AND e.seq > "
@@ -301,7 +302,8 @@ absl::StatusOr<int64_t> PurgeEventsBefore(sql::Txn& txn,
   RETURN_IF_ERROR(
       txn.Exec("INSERT INTO event_retention (tenant, purged_through) VALUES "
                "(?, ?) ON CONFLICT (tenant) DO UPDATE SET purged_through = "
-               "MAX(event_retention.purged_through, excluded.purged_through)",
+               "excluded.purged_through WHERE event_retention.purged_through "
+               "< excluded.purged_through",
                {Text(t), Int(through)})
           .status());
   return deleted;

@@ -67,15 +67,25 @@ absl::StatusOr<int64_t> Sealer::InsertKey(sql::Txn& txn,
 absl::StatusOr<std::string> Sealer::Mac(sql::Txn& txn, absl::string_view tenant,
                                         absl::string_view data) {
   // Make sure the tenant has a first key (Seal creates it), then use it.
+  ASSIGN_OR_RETURN(std::optional<std::string> mac,
+                   MacIfKeyed(txn, tenant, data));
+  if (mac.has_value()) return *std::move(mac);
+  RETURN_IF_ERROR(InsertKey(txn, tenant, 1).status());
+  ASSIGN_OR_RETURN(mac, MacIfKeyed(txn, tenant, data));
+  if (!mac.has_value()) {
+    return Internal("DATA_KEY_MISSING",
+                    "the tenant's first data key was not "
+                    "stored");
+  }
+  return *std::move(mac);
+}
+
+absl::StatusOr<std::optional<std::string>> Sealer::MacIfKeyed(
+    sql::Txn& txn, absl::string_view tenant, absl::string_view data) {
   ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT wrapped FROM tenant_data_keys "
                                         "WHERE tenant = ? AND version = 1",
                                         {sql::Text(std::string(tenant))}));
-  if (rows.empty()) {
-    RETURN_IF_ERROR(InsertKey(txn, tenant, 1).status());
-    ASSIGN_OR_RETURN(rows, txn.Query("SELECT wrapped FROM tenant_data_keys "
-                                     "WHERE tenant = ? AND version = 1",
-                                     {sql::Text(std::string(tenant))}));
-  }
+  if (rows.empty()) return std::nullopt;
   ASSIGN_OR_RETURN(const Key* key, KeyFor(tenant, 1, rows[0].Str(0)));
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

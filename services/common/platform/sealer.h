@@ -12,6 +12,7 @@
 #define CARESEAL_SERVICES_COMMON_PLATFORM_SEALER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ class Sealer {
   // (dates of birth, external ids) without storing them. 32 bytes.
   absl::StatusOr<std::string> Mac(sql::Txn& txn, absl::string_view tenant,
                                   absl::string_view data);
+  // Mac for lookups inside a read: writes nothing, and is nullopt when the
+  // tenant has no data key yet (so nothing was ever stored under a MAC).
+  absl::StatusOr<std::optional<std::string>> MacIfKeyed(
+      sql::Txn& txn, absl::string_view tenant, absl::string_view data);
 
   // Adds a new newest data key version for the tenant; returns it.
   absl::StatusOr<int64_t> RotateDataKey(sql::Txn& txn,

@@ -1,0 +1,566 @@
+#include "services/common/sql/postgres_database.h"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "services/common/macros.h"
+#include "services/common/status.h"
+
+namespace careseal::sql {
+
+namespace {
+
+// Type oids of the built-in types results are typed by (pg_type.h).
+constexpr Oid kBoolOid = 16;
+constexpr Oid kByteaOid = 17;
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kInt2Oid = 21;
+constexpr Oid kInt4Oid = 23;
+constexpr Oid kTextOid = 25;
+constexpr Oid kOidOid = 26;
+constexpr Oid kNumericOid = 1700;
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+std::string Trimmed(const char* text) {
+  return std::string(absl::StripTrailingAsciiWhitespace(text ? text : ""));
+}
+
+// The error of a failed command. The server's primary message names the
+// constraint or the statement's problem; its detail (which may quote row
+// values, i.e. health data) is never used, and nor is the primary message of
+// a data exception (class 22), which may quote the value it could not take.
+absl::Status PgError(PGconn* conn, const PGresult* res,
+                     absl::string_view what) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string sqlstate = state ? state : "";
+  std::string text;
+  if (absl::StartsWith(sqlstate, "22")) {
+    text = "the server refused a value (data exception)";
+  } else if (const char* primary =
+                 res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                     : nullptr) {
+    text = primary;
+  } else {
+    text = Trimmed(PQerrorMessage(conn));
+  }
+  std::string message = absl::StrCat(what, ": ", text);
+  if (!sqlstate.empty())
+    absl::StrAppend(&message, " (SQLSTATE ", sqlstate, ")");
+  if (PQstatus(conn) != CONNECTION_OK || absl::StartsWith(sqlstate, "08")) {
+    return Error(absl::StatusCode::kUnavailable, "STORE_UNAVAILABLE",
+                 absl::StrCat(message, "; retry with the same request_id"));
+  }
+  if (sqlstate == "23505") {
+    return Error(absl::StatusCode::kAlreadyExists, "UNIQUE_VIOLATION", message);
+  }
+  if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03" ||
+      sqlstate == "57014") {
+    return Error(absl::StatusCode::kUnavailable, "STORE_BUSY", message);
+  }
+  if (absl::StartsWith(sqlstate, "53")) {  // insufficient resources
+    return Error(absl::StatusCode::kUnavailable, "STORE_IO_ERROR", message);
+  }
+  return Error(absl::StatusCode::kInternal, "STORE_ERROR", message);
+}
+
+bool IsWordChar(char c) { return absl::ascii_isalnum(c) || c == '_'; }
+
+// Calls `plain(i)` for each character of `sql` outside quoted text and
+// comments, and copies the others to `out` as they are.
+template <typename Plain>
+void ScanOutsideQuotes(absl::string_view sql, std::string& out, Plain plain) {
+  size_t i = 0;
+  while (i < sql.size()) {
+    const char c = sql[i];
+    if (c == '\'' || c == '"') {
+      size_t end = sql.find(c, i + 1);
+      end = end == absl::string_view::npos ? sql.size() : end + 1;
+      absl::StrAppend(&out, sql.substr(i, end - i));
+      i = end;
+    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      size_t end = sql.find('\n', i);
+      end = end == absl::string_view::npos ? sql.size() : end;
+      absl::StrAppend(&out, sql.substr(i, end - i));
+      i = end;
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      size_t end = sql.find("*/", i + 2);
+      end = end == absl::string_view::npos ? sql.size() : end + 2;
+      absl::StrAppend(&out, sql.substr(i, end - i));
+      i = end;
+    } else {
+      i = plain(i);
+    }
+  }
+}
+
+}  // namespace
+
+std::string NumberPlaceholders(absl::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  int n = 0;
+  ScanOutsideQuotes(sql, out, [&](size_t i) {
+    if (sql[i] == '?') {
+      absl::StrAppend(&out, "$", ++n);
+    } else {
+      out.push_back(sql[i]);
+    }
+    return i + 1;
+  });
+  return out;
+}
+
+std::string TranslateDdlForPostgres(absl::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  ScanOutsideQuotes(sql, out, [&](size_t i) {
+    if (!absl::ascii_isalpha(sql[i]) && sql[i] != '_') {
+      out.push_back(sql[i]);
+      return i + 1;
+    }
+    size_t end = i;
+    while (end < sql.size() && IsWordChar(sql[end])) ++end;
+    const std::string word = absl::AsciiStrToUpper(sql.substr(i, end - i));
+    if (word == "BLOB") {
+      out.append("BYTEA");
+    } else if (word == "INTEGER") {
+      out.append("BIGINT");
+    } else if (word == "WITHOUT") {
+      size_t next = end;
+      while (next < sql.size() && absl::ascii_isspace(sql[next])) ++next;
+      size_t next_end = next;
+      while (next_end < sql.size() && IsWordChar(sql[next_end])) ++next_end;
+      if (absl::AsciiStrToUpper(sql.substr(next, next_end - next)) == "ROWID") {
+        return next_end;  // PostgreSQL's tables have no rowid to leave out
+      }
+      absl::StrAppend(&out, sql.substr(i, end - i));
+    } else {
+      absl::StrAppend(&out, sql.substr(i, end - i));
+    }
+    return end;
+  });
+  return out;
+}
+
+// One libpq connection with its prepared statements. Used by one thread at a
+// time.
+class PgConnection final : public Txn {
+ public:
+  static absl::StatusOr<std::unique_ptr<PgConnection>> Connect(
+      const std::string& conninfo, bool writer) {
+    std::unique_ptr<PgConnection> conn(
+        new PgConnection(PQconnectdb(conninfo.c_str())));
+    if (conn->conn_ == nullptr || PQstatus(conn->conn_) != CONNECTION_OK) {
+      return Error(
+          absl::StatusCode::kUnavailable, "STORE_UNAVAILABLE",
+          absl::StrCat("cannot connect to PostgreSQL: ",
+                       conn->conn_ ? Trimmed(PQerrorMessage(conn->conn_))
+                                   : "out of memory"));
+    }
+    RETURN_IF_ERROR(conn->Setup(writer));
+    return conn;
+  }
+
+  ~PgConnection() override {
+    if (conn_ != nullptr) PQfinish(conn_);
+  }
+
+  // Reconnects a connection the server dropped; its prepared statements are
+  // gone with the session.
+  absl::Status Reconnect() {
+    prepared_.clear();
+    PQreset(conn_);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      return Error(absl::StatusCode::kUnavailable, "STORE_UNAVAILABLE",
+                   absl::StrCat("cannot reconnect to PostgreSQL: ",
+                                Trimmed(PQerrorMessage(conn_)),
+                                "; retry with the same request_id"));
+    }
+    return Setup(writer_);
+  }
+
+  bool Healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+  bool Idle() const {
+    return Healthy() && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+  }
+
+  // One statement (or several, separated by ';') without parameters, over
+  // the simple protocol: transaction control and migrations.
+  absl::Status Run(absl::string_view sql, absl::string_view what =
+                                              "statement "
+                                              "failed") {
+    Result res(PQexec(conn_, std::string(sql).c_str()));
+    ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      return PgError(conn_, res.get(), what);
+    }
+    return absl::OkStatus();
+  }
+
+  // COMMIT, checking that it committed: on a transaction that failed,
+  // PostgreSQL answers COMMIT with ROLLBACK.
+  absl::Status Commit() {
+    Result res(PQexec(conn_, "COMMIT"));
+    ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK)
+      return PgError(conn_, res.get(), "commit failed");
+    if (std::strcmp(PQcmdStatus(res.get()), "COMMIT") != 0) {
+      return Error(absl::StatusCode::kInternal, "STORE_ERROR",
+                   "commit failed: the transaction was rolled back");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> Exec(absl::string_view sql,
+                               absl::Span<const Value> params) override {
+    ASSIGN_OR_RETURN(Result res, Execute(sql, params, "statement failed"));
+    const char* tuples = PQcmdTuples(res.get());
+    return tuples[0] == '\0' ? 0 : std::strtoll(tuples, nullptr, 10);
+  }
+
+  absl::StatusOr<std::vector<Row>> Query(
+      absl::string_view sql, absl::Span<const Value> params) override {
+    ASSIGN_OR_RETURN(Result res, Execute(sql, params, "query failed"));
+    const int rows = PQntuples(res.get());
+    const int cols = PQnfields(res.get());
+    std::vector<Oid> types(cols);
+    for (int c = 0; c < cols; ++c) types[c] = PQftype(res.get(), c);
+    std::vector<Row> out;
+    out.reserve(rows);
+    for (int r = 0; r < rows; ++r) {
+      std::vector<Value> values(cols);
+      for (int c = 0; c < cols; ++c) {
+        if (PQgetisnull(res.get(), r, c)) continue;
+        const char* text = PQgetvalue(res.get(), r, c);
+        switch (types[c]) {
+          case kInt2Oid:
+          case kInt4Oid:
+          case kInt8Oid:
+          case kOidOid:
+          case kNumericOid:  // sums of integers; no fractions are stored
+            values[c] = static_cast<int64_t>(std::strtoll(text, nullptr, 10));
+            break;
+          case kBoolOid:
+            values[c] = static_cast<int64_t>(text[0] == 't' ? 1 : 0);
+            break;
+          case kByteaOid: {
+            size_t len = 0;
+            unsigned char* bytes = PQunescapeBytea(
+                reinterpret_cast<const unsigned char*>(text), &len);
+            if (bytes == nullptr) {
+              return Error(absl::StatusCode::kInternal, "STORE_ERROR",
+                           "query failed: a bytea value could not be decoded");
+            }
+            values[c] = Blob{std::string(reinterpret_cast<char*>(bytes), len)};
+            PQfreemem(bytes);
+            break;
+          }
+          default:
+            values[c] = std::string(text, PQgetlength(res.get(), r, c));
+        }
+      }
+      out.emplace_back(std::move(values));
+    }
+    return out;
+  }
+
+  void AfterCommit(absl::AnyInvocable<void()> fn) override {
+    after_commit_.push_back(std::move(fn));
+  }
+  size_t after_commit_count() const { return after_commit_.size(); }
+  void DropAfterCommitFrom(size_t n) { after_commit_.resize(n); }
+  std::vector<absl::AnyInvocable<void()>> TakeAfterCommit() {
+    return std::exchange(after_commit_, {});
+  }
+
+ private:
+  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+
+  absl::Status Setup(bool writer) {
+    writer_ = writer;
+    // Notices ("relation already exists, skipping") are not errors; libpq
+    // would print them on stderr.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
+    // An acknowledged write is on the server's disk (and its synchronous
+    // standbys', if it has any) whatever the server's default.
+    return Run(writer ? "SET synchronous_commit TO on; SET TIME ZONE 'UTC'"
+                      : "SET TIME ZONE 'UTC'",
+               "setting up the connection failed");
+  }
+
+  absl::StatusOr<Result> Execute(absl::string_view sql,
+                                 absl::Span<const Value> params,
+                                 absl::string_view what) {
+    // A statement is prepared once per connection and parameter types: an
+    // integer is bound as int8, bytes as bytea (binary), text as text, and
+    // NULL leaves the type to the statement.
+    const int n = static_cast<int>(params.size());
+    std::string key(sql);
+    key.push_back('\0');
+    std::vector<Oid> types(n);
+    for (int i = 0; i < n; ++i) {
+      const Value& v = params[i];
+      if (std::holds_alternative<int64_t>(v)) {
+        types[i] = kInt8Oid;
+        key.push_back('i');
+      } else if (std::holds_alternative<Blob>(v)) {
+        types[i] = kByteaOid;
+        key.push_back('b');
+      } else if (std::holds_alternative<std::string>(v)) {
+        types[i] = kTextOid;
+        key.push_back('t');
+      } else {
+        types[i] = 0;
+        key.push_back('n');
+      }
+    }
+    auto it = prepared_.find(key);
+    if (it == prepared_.end()) {
+      std::string name = absl::StrCat("cs", prepared_.size());
+      Result res(PQprepare(conn_, name.c_str(), NumberPlaceholders(sql).c_str(),
+                           n, types.data()));
+      if (res == nullptr || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+        return PgError(conn_, res.get(), what);
+      }
+      it = prepared_.emplace(std::move(key), std::move(name)).first;
+    }
+    std::vector<std::string> text(n);
+    std::vector<const char*> values(n, nullptr);
+    std::vector<int> lengths(n, 0);
+    std::vector<int> formats(n, 0);
+    for (int i = 0; i < n; ++i) {
+      const Value& v = params[i];
+      if (const int64_t* x = std::get_if<int64_t>(&v)) {
+        text[i] = absl::StrCat(*x);
+        values[i] = text[i].c_str();
+      } else if (const std::string* s = std::get_if<std::string>(&v)) {
+        values[i] = s->c_str();
+        lengths[i] = static_cast<int>(s->size());
+      } else if (const Blob* b = std::get_if<Blob>(&v)) {
+        values[i] = b->bytes.data();
+        lengths[i] = static_cast<int>(b->bytes.size());
+        formats[i] = 1;
+      }
+    }
+    Result res(PQexecPrepared(conn_, it->second.c_str(), n, values.data(),
+                              lengths.data(), formats.data(), 0));
+    ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      return PgError(conn_, res.get(), what);
+    }
+    return res;
+  }
+
+  PGconn* conn_;
+  bool writer_ = false;
+  absl::flat_hash_map<std::string, std::string> prepared_;
+  std::vector<absl::AnyInvocable<void()>> after_commit_;
+};
+
+PostgresDatabase::PostgresDatabase(PostgresOptions options)
+    : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<PostgresDatabase>> PostgresDatabase::Open(
+    PostgresOptions options) {
+  if (options.conninfo.empty()) {
+    return InvalidField("conninfo", "REQUIRED",
+                        "a PostgreSQL connection string or URI is required");
+  }
+  if (options.max_batch == 0) options.max_batch = 1;
+  std::unique_ptr<PostgresDatabase> db(
+      new PostgresDatabase(std::move(options)));
+  ASSIGN_OR_RETURN(db->writer_conn_,
+                   PgConnection::Connect(db->options_.conninfo, true));
+  PostgresDatabase* raw = db.get();
+  db->writer_ = std::thread([raw] { raw->WriterLoop(); });
+  return db;
+}
+
+PostgresDatabase::~PostgresDatabase() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+void PostgresDatabase::Write(WriteFn fn, DoneFn done) {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(Job{std::move(fn), std::move(done)});
+      return;
+    }
+  }
+  done(Error(absl::StatusCode::kUnavailable, "SHUTTING_DOWN",
+             "the store is shutting down; retry with the same request_id"));
+}
+
+void PostgresDatabase::WriterLoop() {
+  std::vector<Job> batch;
+  while (true) {
+    {
+      absl::MutexLock lock(&queue_mu_);
+      queue_mu_.Await(absl::Condition(
+          +[](PostgresDatabase* self)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->queue_mu_) {
+                 return self->stopping_ || !self->queue_.empty();
+               },
+          this));
+      if (queue_.empty() && stopping_) return;
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    RunBatch(batch);
+    batch.clear();
+  }
+}
+
+void PostgresDatabase::RunBatch(std::vector<Job>& batch) {
+  PgConnection& conn = *writer_conn_;
+  std::vector<absl::Status> results(batch.size());
+  absl::Status commit = conn.Healthy() ? absl::OkStatus() : conn.Reconnect();
+  if (commit.ok()) {
+    commit = conn.Run(absl::StrCat("BEGIN ISOLATION LEVEL READ COMMITTED; "
+                                   "SELECT pg_advisory_xact_lock(",
+                                   kWriterLockKey, ")"),
+                      "starting the write transaction failed");
+  }
+  if (commit.ok()) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const size_t hooks = conn.after_commit_count();
+      absl::Status s = conn.Run("SAVEPOINT job");
+      if (s.ok()) {
+        s = batch[i].fn(conn);
+        if (s.ok()) {
+          s = conn.Run("RELEASE SAVEPOINT job");
+        } else {
+          // Undo this job only; its error goes to its own caller.
+          (void)conn.Run("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
+        }
+      }
+      if (!s.ok()) conn.DropAfterCommitFrom(hooks);
+      results[i] = s;
+      if (!conn.Healthy()) break;  // the rest cannot run on this connection
+    }
+    commit = conn.Healthy()
+                 ? conn.Commit()
+                 : Error(absl::StatusCode::kUnavailable, "STORE_UNAVAILABLE",
+                         "the connection to PostgreSQL was lost; retry with "
+                         "the same request_id");
+  }
+  if (!commit.ok() && conn.Healthy()) (void)conn.Run("ROLLBACK");
+  std::vector<absl::AnyInvocable<void()>> hooks = conn.TakeAfterCommit();
+  int64_t ok_count = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    // A job that ran has its own error; the others get the commit's.
+    if (!commit.ok() && (results[i].ok() || ErrorReason(results[i]).empty())) {
+      results[i] = commit;
+    }
+    if (results[i].ok()) ++ok_count;
+  }
+  {
+    absl::MutexLock lock(&queue_mu_);
+    ++commits_;
+    committed_writes_ += ok_count;
+  }
+  // COMMIT returned: the batch is durable. Watchers are woken no later than
+  // the callers are answered.
+  if (commit.ok()) {
+    for (auto& hook : hooks) hook();
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].done(std::move(results[i]));
+  }
+}
+
+absl::Status PostgresDatabase::Read(ReadFn fn) {
+  std::unique_ptr<PgConnection> conn;
+  {
+    absl::MutexLock lock(&readers_mu_);
+    if (!idle_readers_.empty()) {
+      conn = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+    }
+  }
+  if (conn != nullptr && !conn->Healthy()) conn.reset();
+  if (conn == nullptr) {
+    ASSIGN_OR_RETURN(conn, PgConnection::Connect(options_.conninfo, false));
+  }
+  absl::Status status =
+      conn->Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                "starting the read transaction failed");
+  if (status.ok()) {
+    status = fn(*conn);
+    absl::Status end = status.ok() ? conn->Commit() : conn->Run("ROLLBACK");
+    if (status.ok()) status = end;
+  }
+  (void)conn->TakeAfterCommit();     // a read commits nothing
+  if (!conn->Idle()) return status;  // broken or stuck: not pooled
+  absl::MutexLock lock(&readers_mu_);
+  if (idle_readers_.size() < options_.max_readers) {
+    idle_readers_.push_back(std::move(conn));
+  }
+  return status;
+}
+
+absl::Status PostgresDatabase::Migrate(
+    absl::string_view component, const std::vector<Migration>& migrations) {
+  std::string name(component);
+  // A write job: the writer lock serializes replicas migrating at once.
+  return WriteAndWait([&](Txn& txn) -> absl::Status {
+    auto& conn = static_cast<PgConnection&>(txn);
+    RETURN_IF_ERROR(
+        conn.Run("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 "component TEXT NOT NULL, version BIGINT NOT "
+                 "NULL, PRIMARY KEY (component, version))"));
+    for (const Migration& m : migrations) {
+      ASSIGN_OR_RETURN(
+          auto rows,
+          txn.Query("SELECT 1 FROM schema_migrations WHERE component = ? AND "
+                    "version = ?",
+                    {Text(name), Int(m.version)}));
+      if (!rows.empty()) continue;
+      for (absl::string_view stmt : absl::StrSplit(m.sql, ';')) {
+        stmt = absl::StripAsciiWhitespace(stmt);
+        if (stmt.empty()) continue;
+        RETURN_IF_ERROR(conn.Run(
+            TranslateDdlForPostgres(stmt),
+            absl::StrCat("migration ", name, " ", m.version, " failed")));
+      }
+      RETURN_IF_ERROR(
+          txn.Exec("INSERT INTO schema_migrations (component, version) "
+                   "VALUES (?, ?)",
+                   {Text(name), Int(m.version)})
+              .status());
+    }
+    return absl::OkStatus();
+  });
+}
+
+int64_t PostgresDatabase::commits() const {
+  absl::MutexLock lock(&queue_mu_);
+  return commits_;
+}
+
+int64_t PostgresDatabase::committed_writes() const {
+  absl::MutexLock lock(&queue_mu_);
+  return committed_writes_;
+}
+
+}  // namespace careseal::sql
