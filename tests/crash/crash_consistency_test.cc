@@ -1,7 +1,8 @@
 // Crash consistency: nothing acknowledged is ever lost.
 //
 // The real careseal-server binary (development PKI from
-// certs-example/gen-certs.sh, a master key from /dev/urandom) runs under
+// certs-example/gen-certs.sh, a master key from /dev/urandom; on SQLite, or
+// on PostgreSQL as crash_consistency_test_postgres) runs under
 // 64-in-flight load of SignConsent, RequestConsent and SendMessage calls
 // through the public C++ client, each call with a request_id fixed for its
 // whole life. At a
@@ -20,12 +21,6 @@
 // No assertion depends on speed: the crash moments are random, and the test
 // only counts how much work each round acknowledged. Set CARESEAL_CRASH_SEED
 // to replay a sequence of crash moments.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -51,6 +46,8 @@
 #include "clients/cpp/messaging_client.h"
 #include "clients/cpp/receipt.h"
 #include "gtest/gtest.h"
+#include "tests/testing/postgres_test_db.h"
+#include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
 
 namespace careseal {
@@ -60,6 +57,7 @@ namespace v1 = ::careseal::v1;
 using client::CallOptions;
 using client::ConsentClient;
 using client::MessagingClient;
+using testing::ServerProcess;
 
 constexpr char kTenant[] = "demo-clinic";  // the tenant of gen-certs' EHR
 constexpr char kProcedure[] = "ketamine-iv-induction";
@@ -69,79 +67,6 @@ constexpr int kSignOps = 1500;
 constexpr int kRequestOps = 3000;
 constexpr int kMessageOps = 1500;
 constexpr int kThreads = 30;
-
-// careseal-server as a child process.
-class ServerProcess {
- public:
-  struct Files {
-    std::string certs, db, key_dir, log;
-  };
-
-  // Starts the server on a free loopback port and waits until it listens.
-  static std::unique_ptr<ServerProcess> Start(const Files& f) {
-    std::vector<std::string> args = {
-        CARESEAL_SERVER_BINARY,
-        "--listen=127.0.0.1:0",
-        absl::StrCat("--tls_ca=", f.certs, "/ca.crt"),
-        absl::StrCat("--tls_cert=", f.certs, "/server.crt"),
-        absl::StrCat("--tls_key=", f.certs, "/server.key"),
-        absl::StrCat("--db=", f.db),
-        absl::StrCat("--key_dir=", f.key_dir)};
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return nullptr;
-    const pid_t pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      dup2(out[1], STDOUT_FILENO);
-      const int log = open(f.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      if (log >= 0) dup2(log, STDERR_FILENO);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    std::unique_ptr<ServerProcess> server(new ServerProcess(pid, out[0]));
-    std::string seen;
-    for (int waited_ms = 0; waited_ms < 30'000; waited_ms += 100) {
-      pollfd p = {out[0], POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[256];
-      const ssize_t n = read(out[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      seen.append(buf, n);
-      const size_t at = seen.find("(port ");
-      const size_t end = seen.find(',', at);
-      if (at != std::string::npos && end != std::string::npos &&
-          absl::SimpleAtoi(seen.substr(at + 6, end - at - 6), &server->port_)) {
-        return server;
-      }
-    }
-    ADD_FAILURE() << "careseal-server did not start; stdout: " << seen
-                  << "; see " << f.log;
-    return nullptr;
-  }
-
-  ~ServerProcess() { Kill(); }
-
-  int port() const { return port_; }
-
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    close(stdout_fd_);
-    pid_ = -1;
-  }
-
- private:
-  ServerProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
-  pid_t pid_;
-  int stdout_fd_;
-  int port_ = 0;
-};
 
 // One mutation with a request_id fixed for its whole life, retried until it
 // is acknowledged.
@@ -176,17 +101,11 @@ class CrashConsistencyTest : public ::testing::Test {
     files_.db = dir_.File("careseal.db");
     files_.key_dir = dir_.File("keys");
     files_.log = dir_.File("server.log");
-    ASSERT_EQ(std::system(absl::StrCat("bash '", CARESEAL_GEN_CERTS, "' '",
-                                       files_.certs, "' >/dev/null")
-                              .c_str()),
-              0);
-    ASSERT_EQ(
-        std::system(absl::StrCat("mkdir -p '", files_.key_dir,
-                                 "' && head -c 32 /dev/urandom > '",
-                                 files_.key_dir, "/master.key' && chmod 600 '",
-                                 files_.key_dir, "/master.key'")
-                        .c_str()),
-        0);
+    if (testing::TestStoreIsPostgres()) {
+      pg_ = std::make_unique<testing::TempPgDatabase>();
+      files_.postgres = pg_->conninfo();
+    }
+    ASSERT_TRUE(ServerProcess::MakeFiles(CARESEAL_GEN_CERTS, files_));
     const char* seed = std::getenv("CARESEAL_CRASH_SEED");
     seed_ = seed != nullptr ? std::strtoull(seed, nullptr, 10)
                             : std::random_device{}();
@@ -381,6 +300,7 @@ class CrashConsistencyTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::unique_ptr<testing::TempPgDatabase> pg_;  // with CARESEAL_TEST_STORE
   ServerProcess::Files files_;
   std::vector<std::string> threads_;
   uint64_t seed_ = 0;
@@ -392,7 +312,7 @@ class CrashConsistencyTest : public ::testing::Test {
 TEST_F(CrashConsistencyTest, AcknowledgedWritesSurviveSigkill) {
   std::mt19937_64 rng(seed_);
   {
-    auto server = ServerProcess::Start(files_);
+    auto server = ServerProcess::Start(CARESEAL_SERVER_BINARY, files_);
     ASSERT_NE(server, nullptr);
     Prepare(*server);
     if (HasFatalFailure()) return;
@@ -400,7 +320,7 @@ TEST_F(CrashConsistencyTest, AcknowledgedWritesSurviveSigkill) {
 
   std::uniform_int_distribution<int> moment_ms(20, 700);
   for (int round = 1; round <= kKillRounds; ++round) {
-    auto server = ServerProcess::Start(files_);
+    auto server = ServerProcess::Start(CARESEAL_SERVER_BINARY, files_);
     ASSERT_NE(server, nullptr) << "no restart after crash " << round - 1;
     const auto kill_after = std::chrono::milliseconds(moment_ms(rng));
     const int acked = RunRound(*server, round, kill_after, rng);
@@ -411,7 +331,7 @@ TEST_F(CrashConsistencyTest, AcknowledgedWritesSurviveSigkill) {
         "left to retry\n",
         round, static_cast<long long>(kill_after.count()), acked, left);
   }
-  auto server = ServerProcess::Start(files_);
+  auto server = ServerProcess::Start(CARESEAL_SERVER_BINARY, files_);
   ASSERT_NE(server, nullptr);
   const int finished = RunRound(*server, kKillRounds + 1, std::nullopt, rng);
   std::printf("final round without a crash: %d acknowledged\n", finished);

@@ -1,5 +1,6 @@
 #include "services/common/events/event_bus.h"
 
+#include <limits>
 #include <vector>
 
 namespace careseal::events {
@@ -48,6 +49,18 @@ void EventBus::Publish(absl::string_view tenant, int64_t cursor) {
   for (const auto& entry : targets) {
     absl::MutexLock lock(&entry->mu);
     if (entry->active) entry->fn(cursor);
+  }
+}
+
+void EventBus::RingAll() {
+  std::vector<std::shared_ptr<Entry>> targets;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, entry] : entries_) targets.push_back(entry);
+  }
+  for (const auto& entry : targets) {
+    absl::MutexLock lock(&entry->mu);
+    if (entry->active) entry->fn(std::numeric_limits<int64_t>::max());
   }
 }
 

@@ -50,6 +50,9 @@ class EventBus {
 
   // Rings the subscribers of `tenant`.
   void Publish(absl::string_view tenant, int64_t cursor);
+  // Rings every subscriber with the largest cursor: something may be new
+  // (after rings may have been missed), so each reads what is.
+  void RingAll();
 
   size_t subscriber_count() const;
 

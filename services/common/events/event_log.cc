@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/macros.h"
 #include "services/common/platform/canonical_json.h"
@@ -142,10 +143,28 @@ absl::StatusOr<int64_t> AppendEvent(sql::Txn& txn, const EventRecord& event,
               Text(event.correlation_id)})
           .status());
   if (bus != nullptr) {
+    RETURN_IF_ERROR(txn.NotifyOthers(kEventChannel,
+                                     absl::StrCat(event.tenant, " ", cursor)));
     txn.AfterCommit(
         [bus, tenant = event.tenant, cursor] { bus->Publish(tenant, cursor); });
   }
   return cursor;
+}
+
+absl::StatusOr<std::unique_ptr<sql::Database::Listener>> RingForOtherProcesses(
+    sql::Database& db, EventBus& bus) {
+  return db.ListenToOthers(
+      kEventChannel,
+      [&bus](absl::string_view payload) {
+        const size_t space = payload.rfind(' ');
+        int64_t cursor = 0;
+        if (space == absl::string_view::npos ||
+            !absl::SimpleAtoi(payload.substr(space + 1), &cursor)) {
+          return;  // not an announcement of ours
+        }
+        bus.Publish(payload.substr(0, space), cursor);
+      },
+      [&bus] { bus.RingAll(); });
 }
 
 absl::StatusOr<int64_t> HeadCursor(sql::Txn& txn, absl::string_view tenant) {

@@ -103,10 +103,22 @@ EventRecord EventFor(const CallContext& call, EventType type,
 const std::vector<sql::Migration>& EventMigrations();
 
 // Appends `event` in `txn` (the transaction of the change it reports) and
-// returns its cursor. Once the write is durable, `bus` rings. REQUIRES:
-// inside Database::Write; event.tenant and event.type set.
+// returns its cursor. Once the write is durable, `bus` rings, and the other
+// processes sharing the store hear of it (kEventChannel). REQUIRES: inside
+// Database::Write; event.tenant and event.type set.
 absl::StatusOr<int64_t> AppendEvent(sql::Txn& txn, const EventRecord& event,
                                     EventBus* bus = &EventBus::Default());
+
+// The channel on which AppendEvent announces "<tenant> <cursor>" to the
+// other processes (replicas) sharing the store (sql::Txn::NotifyOthers).
+inline constexpr char kEventChannel[] = "careseal_events";
+
+// Rings `bus` for the events that other processes sharing `db` append, and
+// rings all of its subscribers after announcements may have been missed.
+// nullptr when no other process shares the store (SQLite). The bus hears
+// them for as long as the listener lives.
+absl::StatusOr<std::unique_ptr<sql::Database::Listener>> RingForOtherProcesses(
+    sql::Database& db, EventBus& bus = EventBus::Default());
 
 // The tenant's newest cursor (0 if it has no events).
 absl::StatusOr<int64_t> HeadCursor(sql::Txn& txn, absl::string_view tenant);

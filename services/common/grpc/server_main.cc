@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/crypto/key_ring.h"
+#include "services/common/events/event_log.h"
+#include "services/common/sql/postgres_database.h"
 #include "services/common/sql/sqlite_database.h"
 #include "services/common/status.h"
 
@@ -25,6 +27,11 @@ ABSL_FLAG(std::string, tls_cert, "", "server certificate chain (PEM)");
 ABSL_FLAG(std::string, tls_key, "", "server private key (PEM)");
 ABSL_FLAG(std::string, db, "var/careseal.db",
           "SQLite database file (the embedded store)");
+ABSL_FLAG(std::string, postgres, "",
+          "store in PostgreSQL instead of the --db SQLite file: a libpq "
+          "connection string or postgresql:// URI (passwords in PGPASSFILE, "
+          "not here); any number of replicas may share one database "
+          "(docs/POSTGRES.md)");
 ABSL_FLAG(bool, wal_coalesce, true,
           "gather each group commit's WAL writes into one write, and a "
           "checkpoint's copies into runs (false: SQLite's own writes; for "
@@ -117,19 +124,25 @@ int RunServerMain(int argc, char** argv, const std::string& program,
     config.tls = ServerTls{*ca, *cert, *key};
   }
 
-  const std::string db_path = absl::GetFlag(FLAGS_db);
   std::error_code ec;
-  std::filesystem::path parent = std::filesystem::path(db_path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (absl::GetFlag(FLAGS_checkpoint_pages) < 1) {
-    return Fail(program,
-                absl::InvalidArgumentError(
-                    "--checkpoint_pages must be a positive number of pages"));
+  absl::StatusOr<std::unique_ptr<sql::Database>> db;
+  if (const std::string postgres = absl::GetFlag(FLAGS_postgres);
+      !postgres.empty()) {
+    db = sql::PostgresDatabase::Open({.conninfo = postgres});
+  } else {
+    const std::string db_path = absl::GetFlag(FLAGS_db);
+    std::filesystem::path parent = std::filesystem::path(db_path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (absl::GetFlag(FLAGS_checkpoint_pages) < 1) {
+      return Fail(program,
+                  absl::InvalidArgumentError(
+                      "--checkpoint_pages must be a positive number of pages"));
+    }
+    db = sql::SqliteDatabase::Open(
+        {.path = db_path,
+         .checkpoint_pages = absl::GetFlag(FLAGS_checkpoint_pages),
+         .coalesce_wal_writes = absl::GetFlag(FLAGS_wal_coalesce)});
   }
-  auto db = sql::SqliteDatabase::Open(
-      {.path = db_path,
-       .checkpoint_pages = absl::GetFlag(FLAGS_checkpoint_pages),
-       .coalesce_wal_writes = absl::GetFlag(FLAGS_wal_coalesce)});
   if (!db.ok()) return Fail(program, db.status());
 
   ServerEnv env;
@@ -168,6 +181,9 @@ int RunServerMain(int argc, char** argv, const std::string& program,
 
   auto modules = factory(env);
   if (!modules.ok()) return Fail(program, modules.status());
+  // Replicas sharing the store: their events ring this process's watchers.
+  auto other_processes = events::RingForOtherProcesses(**db);
+  if (!other_processes.ok()) return Fail(program, other_processes.status());
   std::vector<ServiceModule*> raw;
   for (auto& m : *modules) raw.push_back(m.get());
 
@@ -195,6 +211,7 @@ int RunServerMain(int argc, char** argv, const std::string& program,
   std::fflush(stdout);
   (*host)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));
   host->reset();
+  other_processes->reset();
   modules->clear();
   db->reset();  // flushes queued writes
   return 0;

@@ -82,6 +82,18 @@ class Txn {
   // (services/common/events). `fn` must be quick and must not block or
   // write. Ignored inside Database::Read.
   virtual void AfterCommit(absl::AnyInvocable<void()> fn) = 0;
+
+  // Announces `payload` (text) on `channel` to the other processes sharing
+  // the store, once the current write job commits: PostgreSQL's NOTIFY,
+  // which the server delivers at commit to Database::ListenToOthers in every
+  // process. A store no other process shares (SQLite) does nothing. Ignored
+  // inside Database::Read.
+  virtual absl::Status NotifyOthers(absl::string_view channel,
+                                    absl::string_view payload) {
+    (void)channel;
+    (void)payload;
+    return absl::OkStatus();
+  }
 };
 
 enum class Dialect { kSqlite, kPostgres };
@@ -116,6 +128,27 @@ class Database {
                                const std::vector<Migration>& migrations) = 0;
 
   virtual Dialect dialect() const = 0;
+
+  // Stops its listening when destroyed.
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+  };
+  // Calls `fn(payload)` for each payload another process announces on
+  // `channel` (Txn::NotifyOthers), on a thread of the listener's own, until
+  // the returned listener is destroyed; and `missed()` after announcements
+  // may have been lost (the listening connection was lost and made again).
+  // nullptr on a store no other process shares (SQLite). `channel`: lower
+  // case letters and '_'.
+  virtual absl::StatusOr<std::unique_ptr<Listener>> ListenToOthers(
+      const std::string& channel,
+      absl::AnyInvocable<void(absl::string_view payload)> fn,
+      absl::AnyInvocable<void()> missed) {
+    (void)channel;
+    (void)fn;
+    (void)missed;
+    return nullptr;
+  }
 
   // Blocks until `fn` is durable. For start-up code and tests; never call it
   // on a gRPC callback thread.

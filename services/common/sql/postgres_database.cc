@@ -1,7 +1,10 @@
 #include "services/common/sql/postgres_database.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -192,6 +195,8 @@ class PgConnection final : public Txn {
   }
 
   bool Healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+  int backend_pid() const { return PQbackendPID(conn_); }
+  PGconn* handle() { return conn_; }
   bool Idle() const {
     return Healthy() && PQtransactionStatus(conn_) == PQTRANS_IDLE;
   }
@@ -274,6 +279,14 @@ class PgConnection final : public Txn {
       out.emplace_back(std::move(values));
     }
     return out;
+  }
+
+  absl::Status NotifyOthers(absl::string_view channel,
+                            absl::string_view payload) override {
+    if (!writer_) return absl::OkStatus();  // a read announces nothing
+    const Value params[] = {std::string(channel), std::string(payload)};
+    return Execute("SELECT pg_notify(?, ?)", params, "notifying failed")
+        .status();
   }
 
   void AfterCommit(absl::AnyInvocable<void()> fn) override {
@@ -370,6 +383,89 @@ class PgConnection final : public Txn {
   std::vector<absl::AnyInvocable<void()>> after_commit_;
 };
 
+namespace {
+
+// LISTENs on a connection of its own, on a thread of its own; makes the
+// connection again (and reports a possible gap) when it is lost.
+class PgListener final : public Database::Listener {
+ public:
+  using Fn = absl::AnyInvocable<void(absl::string_view)>;
+  PgListener(std::string conninfo, std::string channel, Fn fn,
+             absl::AnyInvocable<void()> missed, const std::atomic<int>* own_pid,
+             std::unique_ptr<PgConnection> conn)
+      : conninfo_(std::move(conninfo)),
+        channel_(std::move(channel)),
+        fn_(std::move(fn)),
+        missed_(std::move(missed)),
+        own_pid_(own_pid),
+        conn_(std::move(conn)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~PgListener() override {
+    stop_ = true;
+    thread_.join();
+  }
+
+  static absl::Status Listen(PgConnection& conn, const std::string& channel) {
+    return conn.Run(absl::StrCat("LISTEN ", channel), "LISTEN failed");
+  }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      if (conn_ == nullptr || !conn_->Healthy()) {
+        conn_.reset();
+        auto conn = PgConnection::Connect(conninfo_, false);
+        if (!conn.ok() || !Listen(**conn, channel_).ok()) {
+          for (int i = 0; i < 10 && !stop_; ++i) {
+            poll(nullptr, 0, 100);  // try again in a second
+          }
+          continue;
+        }
+        conn_ = *std::move(conn);
+        missed_();  // what was announced while no connection listened
+      }
+      pollfd p = {PQsocket(conn_->handle()), POLLIN, 0};
+      if (poll(&p, 1, 200) < 0 && errno != EINTR) continue;
+      if (!PQconsumeInput(conn_->handle())) continue;  // lost: made again
+      while (PGnotify* n = PQnotifies(conn_->handle())) {
+        // This process's own writes rang its bus already (AfterCommit).
+        if (n->be_pid != own_pid_->load()) fn_(n->extra);
+        PQfreemem(n);
+      }
+    }
+  }
+
+  const std::string conninfo_;
+  const std::string channel_;
+  Fn fn_;
+  absl::AnyInvocable<void()> missed_;
+  const std::atomic<int>* own_pid_;
+  std::unique_ptr<PgConnection> conn_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Database::Listener>>
+PostgresDatabase::ListenToOthers(const std::string& channel,
+                                 absl::AnyInvocable<void(absl::string_view)> fn,
+                                 absl::AnyInvocable<void()> missed) {
+  if (channel.empty() ||
+      channel.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") !=
+          std::string::npos) {
+    return InvalidField("channel", "INVALID_CHANNEL",
+                        "a channel is lower case letters and '_'");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> conn,
+                   PgConnection::Connect(options_.conninfo, false));
+  RETURN_IF_ERROR(PgListener::Listen(*conn, channel));
+  return std::make_unique<PgListener>(options_.conninfo, channel, std::move(fn),
+                                      std::move(missed), &writer_pid_,
+                                      std::move(conn));
+}
+
 PostgresDatabase::PostgresDatabase(PostgresOptions options)
     : options_(std::move(options)) {}
 
@@ -384,6 +480,7 @@ absl::StatusOr<std::unique_ptr<PostgresDatabase>> PostgresDatabase::Open(
       new PostgresDatabase(std::move(options)));
   ASSIGN_OR_RETURN(db->writer_conn_,
                    PgConnection::Connect(db->options_.conninfo, true));
+  db->writer_pid_ = db->writer_conn_->backend_pid();
   PostgresDatabase* raw = db.get();
   db->writer_ = std::thread([raw] { raw->WriterLoop(); });
   return db;
@@ -434,7 +531,11 @@ void PostgresDatabase::WriterLoop() {
 void PostgresDatabase::RunBatch(std::vector<Job>& batch) {
   PgConnection& conn = *writer_conn_;
   std::vector<absl::Status> results(batch.size());
-  absl::Status commit = conn.Healthy() ? absl::OkStatus() : conn.Reconnect();
+  absl::Status commit = absl::OkStatus();
+  if (!conn.Healthy()) {
+    commit = conn.Reconnect();
+    writer_pid_ = conn.backend_pid();
+  }
   if (commit.ok()) {
     commit = conn.Run(absl::StrCat("BEGIN ISOLATION LEVEL READ COMMITTED; "
                                    "SELECT pg_advisory_xact_lock(",
@@ -492,15 +593,35 @@ void PostgresDatabase::RunBatch(std::vector<Job>& batch) {
 absl::Status PostgresDatabase::Read(ReadFn fn) {
   std::unique_ptr<PgConnection> conn;
   {
+    // At most max_readers connections: wait for one to be free. A read
+    // that waits long (e.g. one nested in another while all are taken)
+    // opens one more rather than wait for ever.
     absl::MutexLock lock(&readers_mu_);
+    readers_mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](PostgresDatabase* self)
+                 ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->readers_mu_) {
+                   return !self->idle_readers_.empty() ||
+                          self->readers_open_ < self->options_.max_readers;
+                 },
+            this),
+        absl::Seconds(5));
     if (!idle_readers_.empty()) {
       conn = std::move(idle_readers_.back());
       idle_readers_.pop_back();
+    } else {
+      ++readers_open_;
     }
   }
   if (conn != nullptr && !conn->Healthy()) conn.reset();
   if (conn == nullptr) {
-    ASSIGN_OR_RETURN(conn, PgConnection::Connect(options_.conninfo, false));
+    auto connected = PgConnection::Connect(options_.conninfo, false);
+    if (!connected.ok()) {
+      absl::MutexLock lock(&readers_mu_);
+      --readers_open_;
+      return connected.status();
+    }
+    conn = *std::move(connected);
   }
   absl::Status status =
       conn->Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
@@ -510,11 +631,12 @@ absl::Status PostgresDatabase::Read(ReadFn fn) {
     absl::Status end = status.ok() ? conn->Commit() : conn->Run("ROLLBACK");
     if (status.ok()) status = end;
   }
-  (void)conn->TakeAfterCommit();     // a read commits nothing
-  if (!conn->Idle()) return status;  // broken or stuck: not pooled
+  (void)conn->TakeAfterCommit();  // a read commits nothing
   absl::MutexLock lock(&readers_mu_);
-  if (idle_readers_.size() < options_.max_readers) {
+  if (conn->Idle() && idle_readers_.size() < options_.max_readers) {
     idle_readers_.push_back(std::move(conn));
+  } else {
+    --readers_open_;  // broken, stuck, or one over the limit: closed
   }
   return status;
 }

@@ -11,8 +11,8 @@
 // (READ COMMITTED). A job's completion runs after COMMIT has returned with
 // synchronous_commit on, i.e. once the batch is durable.
 //
-// Reads: a pool of connections, each read one REPEATABLE READ READ ONLY
-// transaction (one consistent snapshot).
+// Reads: a pool of at most max_readers connections, each read one
+// REPEATABLE READ READ ONLY transaction (one consistent snapshot).
 //
 // SQL is the stores' portable text: `?` placeholders become `$1..$n`,
 // statements are prepared once per connection, and migrations written for
@@ -22,6 +22,7 @@
 #ifndef CARESEAL_SERVICES_COMMON_SQL_POSTGRES_DATABASE_H_
 #define CARESEAL_SERVICES_COMMON_SQL_POSTGRES_DATABASE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -42,8 +43,8 @@ struct PostgresOptions {
   // ("postgresql://user@host:port/db"). Passwords are best left to
   // PGPASSFILE / ~/.pgpass rather than put here.
   std::string conninfo;
-  size_t max_batch = 256;  // writes per group commit
-  size_t max_readers = 8;  // pooled reader connections
+  size_t max_batch = 256;   // writes per group commit
+  size_t max_readers = 16;  // reader connections open at most
 };
 
 // The advisory lock every write transaction takes first.
@@ -69,6 +70,12 @@ class PostgresDatabase final : public Database {
   absl::Status Migrate(absl::string_view component,
                        const std::vector<Migration>& migrations) override;
   Dialect dialect() const override { return Dialect::kPostgres; }
+  // LISTEN on a connection of its own; announcements made by this process's
+  // writer are skipped (its AfterCommit hooks ran for them).
+  absl::StatusOr<std::unique_ptr<Listener>> ListenToOthers(
+      const std::string& channel,
+      absl::AnyInvocable<void(absl::string_view payload)> fn,
+      absl::AnyInvocable<void()> missed) override;
 
   // Counters for tests and benchmarks.
   int64_t commits() const;
@@ -85,6 +92,7 @@ class PostgresDatabase final : public Database {
 
   const PostgresOptions options_;
   std::unique_ptr<PgConnection> writer_conn_;
+  std::atomic<int> writer_pid_{0};  // the writer's server process
 
   mutable absl::Mutex queue_mu_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(queue_mu_);
@@ -95,6 +103,7 @@ class PostgresDatabase final : public Database {
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<PgConnection>> idle_readers_
       ABSL_GUARDED_BY(readers_mu_);
+  size_t readers_open_ ABSL_GUARDED_BY(readers_mu_) = 0;  // idle or in use
 
   std::thread writer_;
 };

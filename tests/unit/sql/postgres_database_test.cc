@@ -4,6 +4,7 @@
 // one database, and the SQL translation it applies.
 #include "services/common/sql/postgres_database.h"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -294,6 +295,130 @@ TEST(PostgresDatabaseTest, ReplicasWritesAreSerialized) {
                  EXPECT_EQ(rows[0].Int(0), 2 * kPerReplica);
                  return absl::OkStatus();
                }).ok());
+}
+
+// Reads share at most max_readers connections however many threads read.
+TEST(PostgresDatabaseTest, ReaderConnectionsAreBounded) {
+  TempPgDatabase pg;
+  auto opened =
+      PostgresDatabase::Open({.conninfo = pg.conninfo(), .max_readers = 3});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<PostgresDatabase> db = *std::move(opened);
+  auto watcher = PostgresDatabase::Open({.conninfo = pg.conninfo()});
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> most{0};
+  std::thread sampler([&] {
+    while (!stop) {
+      ASSERT_TRUE((*watcher)
+                      ->Read([&](Txn& txn) -> absl::Status {
+                        ASSIGN_OR_RETURN(
+                            auto rows,
+                            txn.Query("SELECT COUNT(*) FROM pg_stat_activity "
+                                      "WHERE datname = current_database()"));
+                        most = std::max(most.load(), rows[0].Int(0));
+                        return absl::OkStatus();
+                      })
+                      .ok());
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        absl::Status s = db->Read([](Txn& txn) {
+          return txn.Query("SELECT pg_sleep(0.02)").status();
+        });
+        EXPECT_TRUE(s.ok()) << s;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  stop = true;
+  sampler.join();
+  // Each store's writer, the watcher's one reader, and at most 3 readers.
+  EXPECT_GE(most.load(), 3);
+  EXPECT_LE(most.load(), 2 + 1 + 3);
+}
+
+// NotifyOthers reaches the other stores' listeners at commit (not this
+// store's own, and not for an undone job); a listener whose connection is
+// lost makes it again and reports the possible gap.
+TEST(PostgresDatabaseTest, OtherProcessesHearCommittedAnnouncements) {
+  TempPgDatabase pg;
+  auto a = OpenOn(pg);
+  auto b = OpenOn(pg);
+  absl::Mutex mu;
+  std::vector<std::string> heard_by_a, heard_by_b;
+  int gaps = 0;
+  auto listen = [&](PostgresDatabase& db, std::vector<std::string>& heard) {
+    auto l = db.ListenToOthers(
+        "test_channel",
+        [&](absl::string_view p) {
+          absl::MutexLock lock(&mu);
+          heard.emplace_back(p);
+        },
+        [&] {
+          absl::MutexLock lock(&mu);
+          ++gaps;
+        });
+    EXPECT_TRUE(l.ok()) << l.status();
+    return l.ok() ? *std::move(l) : nullptr;
+  };
+  auto la = listen(*a, heard_by_a);
+  auto lb = listen(*b, heard_by_b);
+  ASSERT_TRUE(
+      a->ListenToOthers("Bad-Channel", nullptr, nullptr).status().code() ==
+      absl::StatusCode::kInvalidArgument);
+  auto announce = [&](const std::string& payload, bool fail) {
+    return a->WriteAndWait([&](Txn& txn) -> absl::Status {
+      RETURN_IF_ERROR(txn.NotifyOthers("test_channel", payload));
+      if (fail) return FailedPrecondition("TEST_FAILURE", "undone");
+      return absl::OkStatus();
+    });
+  };
+  EXPECT_EQ(ErrorReason(announce("undone", true)), "TEST_FAILURE");
+  ASSERT_TRUE(announce("tenant-a 17", false).ok());
+  auto heard = [&](size_t n) {
+    return [&, n] {
+      mu.AssertReaderHeld();
+      return heard_by_b.size() >= n;
+    };
+  };
+  {
+    absl::MutexLock lock(&mu);
+    const auto ready = heard(1);
+    ASSERT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(30)));
+    EXPECT_EQ(heard_by_b, std::vector<std::string>{"tenant-a 17"});
+  }
+  // The listener's connection is cut: it comes back and says so.
+  ASSERT_TRUE(b->WriteAndWait([](Txn& txn) {
+                 return txn
+                     .Query(
+                         "SELECT pg_terminate_backend(pid) FROM "
+                         "pg_stat_activity WHERE query = 'LISTEN "
+                         "test_channel' AND datname = current_database()")
+                     .status();
+               }).ok());
+  {
+    absl::MutexLock lock(&mu);
+    const auto reconnected = [&] {
+      mu.AssertReaderHeld();
+      return gaps >= 2;  // both listeners were cut
+    };
+    ASSERT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(&reconnected), absl::Seconds(30)));
+  }
+  ASSERT_TRUE(announce("tenant-a 18", false).ok());
+  {
+    absl::MutexLock lock(&mu);
+    const auto ready = heard(2);
+    ASSERT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(30)));
+    EXPECT_EQ(heard_by_b.back(), "tenant-a 18");
+    EXPECT_TRUE(heard_by_a.empty());  // its own announcements
+  }
 }
 
 // AfterCommit hooks run once their job is committed, before its done; a
