@@ -46,6 +46,7 @@
 #include "clients/cpp/messaging_client.h"
 #include "clients/cpp/receipt.h"
 #include "gtest/gtest.h"
+#include "tests/testing/consent_fixtures.h"
 #include "tests/testing/postgres_test_db.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
@@ -149,18 +150,7 @@ class CrashConsistencyTest : public ::testing::Test {
     v1::PublishConsentTemplateVersionRequest publish;
     publish.set_parent(
         absl::StrCat("tenants/", kTenant, "/consentTemplates/ketamine"));
-    v1::ConsentTemplateVersion& v = *publish.mutable_version();
-    v.set_title("Consent to IV ketamine infusions");
-    v.set_body_markdown("# IV ketamine\n\nA series of monitored infusions.\n");
-    for (const char* id : {"dissociation", "blood-pressure", "no-driving"}) {
-      auto* a = v.add_acknowledgements();
-      a->set_id(id);
-      a->set_text(absl::StrCat("I understand: ", id, "."));
-      a->set_required(true);
-    }
-    v.add_procedure_codes(kProcedure);
-    v.set_esign_disclosure("You may ask for a paper copy.");
-    v.set_signature_meaning("Consent to treatment");
+    *publish.mutable_version() = testing::KetamineConsent();
     auto published = ehr.PublishConsentTemplateVersion(publish);
     ASSERT_TRUE(published.ok()) << published.status();
     const v1::ConsentTemplateVersion& doc = published->version();
@@ -184,18 +174,9 @@ class CrashConsistencyTest : public ::testing::Test {
           }
           Op& op = ops_[j];
           op.is_sign = true;
-          v1::SignConsentRequest& sign = op.sign;
-          sign.set_name(pending->consent().name());
-          sign.set_signing_token(pending->signing_token());
-          sign.set_document_sha256(doc.document_sha256());
-          for (const auto& a : doc.acknowledgements()) {
-            sign.add_acknowledged_ids(a.id());
-          }
-          sign.set_intent_to_sign(true);
-          sign.set_printed_name(absl::StrCat("Patient S", j));
-          sign.set_signature_meaning(doc.signature_meaning());
-          sign.set_signing_method(v1::SIGNING_METHOD_TYPED_NAME);
-          sign.set_request_id(client::NewRequestId());
+          op.sign = testing::SignEverything(doc, *pending,
+                                            absl::StrCat("Patient S", j));
+          op.sign.set_request_id(client::NewRequestId());
         }
       });
     }

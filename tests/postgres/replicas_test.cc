@@ -25,6 +25,7 @@
 #include "clients/cpp/messaging_client.h"
 #include "clients/cpp/receipt.h"
 #include "gtest/gtest.h"
+#include "tests/testing/consent_fixtures.h"
 #include "tests/testing/postgres_test_db.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
@@ -95,18 +96,7 @@ TEST_F(ReplicasTest, ConsentsEventsAndTheAuditLogAreOneAcrossReplicas) {
   v1::PublishConsentTemplateVersionRequest publish;
   publish.set_parent(
       absl::StrCat("tenants/", kTenant, "/consentTemplates/ketamine"));
-  v1::ConsentTemplateVersion& v = *publish.mutable_version();
-  v.set_title("Consent to IV ketamine infusions");
-  v.set_body_markdown("# IV ketamine\n\nA series of monitored infusions.\n");
-  for (const char* id : {"dissociation", "blood-pressure", "no-driving"}) {
-    auto* a = v.add_acknowledgements();
-    a->set_id(id);
-    a->set_text(absl::StrCat("I understand: ", id, "."));
-    a->set_required(true);
-  }
-  v.add_procedure_codes(kProcedure);
-  v.set_esign_disclosure("You may ask for a paper copy.");
-  v.set_signature_meaning("Consent to treatment");
+  *publish.mutable_version() = testing::KetamineConsent();
   // Published on the other replica: it must see the template at once.
   auto published = ehr[1].PublishConsentTemplateVersion(publish);
   ASSERT_TRUE(published.ok()) << published.status();
@@ -133,18 +123,8 @@ TEST_F(ReplicasTest, ConsentsEventsAndTheAuditLogAreOneAcrossReplicas) {
         request.set_procedure_code(kProcedure);
         auto pending = ehr[on].RequestConsent(request);
         if (!pending.ok()) return fail("request", pending.status());
-        v1::SignConsentRequest sign;
-        sign.set_name(pending->consent().name());
-        sign.set_signing_token(pending->signing_token());
-        sign.set_document_sha256(doc.document_sha256());
-        for (const auto& a : doc.acknowledgements()) {
-          sign.add_acknowledged_ids(a.id());
-        }
-        sign.set_intent_to_sign(true);
-        sign.set_printed_name(absl::StrCat("Patient P", i));
-        sign.set_signature_meaning(doc.signature_meaning());
-        sign.set_signing_method(v1::SIGNING_METHOD_TYPED_NAME);
-        auto signed_consent = portal[other].SignConsent(sign);
+        auto signed_consent = portal[other].SignConsent(testing::SignEverything(
+            doc, *pending, absl::StrCat("Patient P", i)));
         if (!signed_consent.ok()) return fail("sign", signed_consent.status());
         for (int r = 0; r < 2; ++r) {
           v1::CheckConsentRequest check;

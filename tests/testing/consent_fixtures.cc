@@ -41,4 +41,21 @@ v1::ConsentTemplateVersion KetamineConsent() {
   return v;
 }
 
+v1::SignConsentRequest SignEverything(const v1::ConsentTemplateVersion& doc,
+                                      const v1::RequestConsentResponse& pending,
+                                      const std::string& printed_name) {
+  v1::SignConsentRequest sign;
+  sign.set_name(pending.consent().name());
+  sign.set_signing_token(pending.signing_token());
+  sign.set_document_sha256(doc.document_sha256());
+  for (const auto& a : doc.acknowledgements()) {
+    sign.add_acknowledged_ids(a.id());
+  }
+  sign.set_intent_to_sign(true);
+  sign.set_printed_name(printed_name);
+  sign.set_signature_meaning(doc.signature_meaning());
+  sign.set_signing_method(v1::SIGNING_METHOD_TYPED_NAME);
+  return sign;
+}
+
 }  // namespace careseal::testing

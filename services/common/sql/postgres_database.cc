@@ -12,7 +12,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/macros.h"
 #include "services/common/status.h"
@@ -487,48 +486,23 @@ absl::StatusOr<std::unique_ptr<PostgresDatabase>> PostgresDatabase::Open(
 }
 
 PostgresDatabase::~PostgresDatabase() {
-  {
-    absl::MutexLock lock(&queue_mu_);
-    stopping_ = true;
-  }
+  queue_.Stop();
   if (writer_.joinable()) writer_.join();
 }
 
 void PostgresDatabase::Write(WriteFn fn, DoneFn done) {
-  {
-    absl::MutexLock lock(&queue_mu_);
-    if (!stopping_) {
-      queue_.push_back(Job{std::move(fn), std::move(done)});
-      return;
-    }
-  }
-  done(Error(absl::StatusCode::kUnavailable, "SHUTTING_DOWN",
-             "the store is shutting down; retry with the same request_id"));
+  queue_.Push(std::move(fn), std::move(done));
 }
 
 void PostgresDatabase::WriterLoop() {
-  std::vector<Job> batch;
-  while (true) {
-    {
-      absl::MutexLock lock(&queue_mu_);
-      queue_mu_.Await(absl::Condition(
-          +[](PostgresDatabase* self)
-               ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->queue_mu_) {
-                 return self->stopping_ || !self->queue_.empty();
-               },
-          this));
-      if (queue_.empty() && stopping_) return;
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
+  std::vector<internal::WriteJob> batch;
+  while (queue_.Take(options_.max_batch, batch)) {
     RunBatch(batch);
     batch.clear();
   }
 }
 
-void PostgresDatabase::RunBatch(std::vector<Job>& batch) {
+void PostgresDatabase::RunBatch(std::vector<internal::WriteJob>& batch) {
   PgConnection& conn = *writer_conn_;
   std::vector<absl::Status> results(batch.size());
   absl::Status commit = absl::OkStatus();
@@ -543,22 +517,7 @@ void PostgresDatabase::RunBatch(std::vector<Job>& batch) {
                       "starting the write transaction failed");
   }
   if (commit.ok()) {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const size_t hooks = conn.after_commit_count();
-      absl::Status s = conn.Run("SAVEPOINT job");
-      if (s.ok()) {
-        s = batch[i].fn(conn);
-        if (s.ok()) {
-          s = conn.Run("RELEASE SAVEPOINT job");
-        } else {
-          // Undo this job only; its error goes to its own caller.
-          (void)conn.Run("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
-        }
-      }
-      if (!s.ok()) conn.DropAfterCommitFrom(hooks);
-      results[i] = s;
-      if (!conn.Healthy()) break;  // the rest cannot run on this connection
-    }
+    results = internal::RunJobsInSavepoints(conn, batch);
     commit = conn.Healthy()
                  ? conn.Commit()
                  : Error(absl::StatusCode::kUnavailable, "STORE_UNAVAILABLE",
@@ -567,19 +526,7 @@ void PostgresDatabase::RunBatch(std::vector<Job>& batch) {
   }
   if (!commit.ok() && conn.Healthy()) (void)conn.Run("ROLLBACK");
   std::vector<absl::AnyInvocable<void()>> hooks = conn.TakeAfterCommit();
-  int64_t ok_count = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    // A job that ran has its own error; the others get the commit's.
-    if (!commit.ok() && (results[i].ok() || ErrorReason(results[i]).empty())) {
-      results[i] = commit;
-    }
-    if (results[i].ok()) ++ok_count;
-  }
-  {
-    absl::MutexLock lock(&queue_mu_);
-    ++commits_;
-    committed_writes_ += ok_count;
-  }
+  queue_.CountBatch(internal::SettleResults(commit, results));
   // COMMIT returned: the batch is durable. Watchers are woken no later than
   // the callers are answered.
   if (commit.ok()) {
@@ -643,46 +590,21 @@ absl::Status PostgresDatabase::Read(ReadFn fn) {
 
 absl::Status PostgresDatabase::Migrate(
     absl::string_view component, const std::vector<Migration>& migrations) {
-  std::string name(component);
   // A write job: the writer lock serializes replicas migrating at once.
   return WriteAndWait([&](Txn& txn) -> absl::Status {
     auto& conn = static_cast<PgConnection&>(txn);
-    RETURN_IF_ERROR(
-        conn.Run("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                 "component TEXT NOT NULL, version BIGINT NOT "
-                 "NULL, PRIMARY KEY (component, version))"));
-    for (const Migration& m : migrations) {
-      ASSIGN_OR_RETURN(
-          auto rows,
-          txn.Query("SELECT 1 FROM schema_migrations WHERE component = ? AND "
-                    "version = ?",
-                    {Text(name), Int(m.version)}));
-      if (!rows.empty()) continue;
-      for (absl::string_view stmt : absl::StrSplit(m.sql, ';')) {
-        stmt = absl::StripAsciiWhitespace(stmt);
-        if (stmt.empty()) continue;
-        RETURN_IF_ERROR(conn.Run(
-            TranslateDdlForPostgres(stmt),
-            absl::StrCat("migration ", name, " ", m.version, " failed")));
-      }
-      RETURN_IF_ERROR(
-          txn.Exec("INSERT INTO schema_migrations (component, version) "
-                   "VALUES (?, ?)",
-                   {Text(name), Int(m.version)})
-              .status());
-    }
-    return absl::OkStatus();
+    return internal::ApplyMigrations(
+        txn, component, migrations, [&](absl::string_view stmt) {
+          return conn.Run(TranslateDdlForPostgres(stmt),
+                          absl::StrCat("migration of ", component, " failed"));
+        });
   });
 }
 
-int64_t PostgresDatabase::commits() const {
-  absl::MutexLock lock(&queue_mu_);
-  return commits_;
-}
+int64_t PostgresDatabase::commits() const { return queue_.commits(); }
 
 int64_t PostgresDatabase::committed_writes() const {
-  absl::MutexLock lock(&queue_mu_);
-  return committed_writes_;
+  return queue_.committed_writes();
 }
 
 }  // namespace careseal::sql

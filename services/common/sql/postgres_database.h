@@ -24,7 +24,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,6 +32,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/sql/database.h"
+#include "services/common/sql/write_batch.h"
 
 namespace careseal::sql {
 
@@ -82,23 +82,15 @@ class PostgresDatabase final : public Database {
   int64_t committed_writes() const;
 
  private:
-  struct Job {
-    WriteFn fn;
-    DoneFn done;
-  };
   explicit PostgresDatabase(PostgresOptions options);
   void WriterLoop();
-  void RunBatch(std::vector<Job>& batch);
+  void RunBatch(std::vector<internal::WriteJob>& batch);
 
   const PostgresOptions options_;
   std::unique_ptr<PgConnection> writer_conn_;
   std::atomic<int> writer_pid_{0};  // the writer's server process
 
-  mutable absl::Mutex queue_mu_;
-  std::deque<Job> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
-  int64_t commits_ ABSL_GUARDED_BY(queue_mu_) = 0;
-  int64_t committed_writes_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  internal::WriteQueue queue_;
 
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<PgConnection>> idle_readers_

@@ -13,8 +13,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "services/common/macros.h"
 #include "services/common/sql/sqlite_config.h"
 #include "services/common/sql/sqlite_wal_vfs.h"
@@ -160,6 +158,8 @@ class SqliteConnection final : public Txn {
   // transaction control of every call (BEGIN, SAVEPOINT, COMMIT, ...), which
   // sqlite3_exec would parse anew each time.
   absl::Status Run(absl::string_view sql) { return Exec(sql, {}).status(); }
+  // A file connection is not lost (internal::RunJobsInSavepoints asks).
+  bool Healthy() const { return true; }
 
   // Runs a statement without parameters and without caching it.
   absl::Status Raw(absl::string_view sql) {
@@ -299,10 +299,7 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
 }
 
 SqliteDatabase::~SqliteDatabase() {
-  {
-    absl::MutexLock lock(&queue_mu_);
-    stopping_ = true;
-  }
+  queue_.Stop();
   if (writer_.joinable()) writer_.join();
   {
     absl::MutexLock lock(&done_mu_);
@@ -431,60 +428,23 @@ void SqliteDatabase::CompletionLoop() {
 }
 
 void SqliteDatabase::Write(WriteFn fn, DoneFn done) {
-  {
-    absl::MutexLock lock(&queue_mu_);
-    if (!stopping_) {
-      queue_.push_back(Job{std::move(fn), std::move(done)});
-      return;
-    }
-  }
-  done(Error(absl::StatusCode::kUnavailable, "SHUTTING_DOWN",
-             "the store is shutting down; retry with the same request_id"));
+  queue_.Push(std::move(fn), std::move(done));
 }
 
 void SqliteDatabase::WriterLoop() {
-  std::vector<Job> batch;
-  while (true) {
-    {
-      absl::MutexLock lock(&queue_mu_);
-      queue_mu_.Await(absl::Condition(
-          +[](SqliteDatabase* self)
-               ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->queue_mu_) {
-                 return self->stopping_ || !self->queue_.empty();
-               },
-          this));
-      if (queue_.empty() && stopping_) return;
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
+  std::vector<internal::WriteJob> batch;
+  while (queue_.Take(options_.max_batch, batch)) {
     RestartWalIfDue();
     RunBatch(batch);
     batch.clear();
   }
 }
 
-void SqliteDatabase::RunBatch(std::vector<Job>& batch) {
+void SqliteDatabase::RunBatch(std::vector<internal::WriteJob>& batch) {
   std::vector<absl::Status> results(batch.size());
   absl::Status commit = writer_conn_->Run("BEGIN IMMEDIATE");
   if (commit.ok()) {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const size_t hooks = writer_conn_->after_commit_count();
-      absl::Status s = writer_conn_->Run("SAVEPOINT job");
-      if (s.ok()) {
-        s = batch[i].fn(*writer_conn_);
-        if (s.ok()) {
-          s = writer_conn_->Run("RELEASE job");
-        } else {
-          // Undo this job only; its error goes to its own caller.
-          (void)writer_conn_->Run("ROLLBACK TO job");
-          (void)writer_conn_->Run("RELEASE job");
-        }
-      }
-      if (!s.ok()) writer_conn_->DropAfterCommitFrom(hooks);
-      results[i] = s;
-    }
+    results = internal::RunJobsInSavepoints(*writer_conn_, batch);
     commit = writer_conn_->Run("COMMIT");
     if (!commit.ok()) (void)writer_conn_->Raw("ROLLBACK");
     // The commit's frames were written when it was published (the VFS's
@@ -502,21 +462,11 @@ void SqliteDatabase::RunBatch(std::vector<Job>& batch) {
   outcome.committed = commit.ok();
   outcome.hooks = writer_conn_->TakeAfterCommit();
   if (!commit.ok()) outcome.hooks.clear();
-  int64_t ok_count = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (!commit.ok() && results[i].ok()) results[i] = commit;
-    if (!commit.ok() && !results[i].ok() && ErrorReason(results[i]).empty()) {
-      results[i] = commit;
-    }
-    if (results[i].ok()) ++ok_count;
-  }
-  {
-    absl::MutexLock lock(&queue_mu_);
-    ++commits_;
-    committed_writes_ += ok_count;
-  }
+  queue_.CountBatch(internal::SettleResults(commit, results));
   outcome.dones.reserve(batch.size());
-  for (Job& job : batch) outcome.dones.push_back(std::move(job.done));
+  for (internal::WriteJob& job : batch) {
+    outcome.dones.push_back(std::move(job.done));
+  }
   outcome.results = std::move(results);
   absl::MutexLock lock(&done_mu_);
   outcomes_.push_back(std::move(outcome));
@@ -550,43 +500,18 @@ absl::Status SqliteDatabase::Read(ReadFn fn) {
 
 absl::Status SqliteDatabase::Migrate(absl::string_view component,
                                      const std::vector<Migration>& migrations) {
-  std::string name(component);
   return WriteAndWait([&](Txn& txn) -> absl::Status {
-    RETURN_IF_ERROR(txn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                             "component TEXT NOT NULL, version INTEGER NOT "
-                             "NULL, PRIMARY KEY (component, version))")
-                        .status());
-    for (const Migration& m : migrations) {
-      ASSIGN_OR_RETURN(
-          auto rows,
-          txn.Query("SELECT 1 FROM schema_migrations WHERE component = ? AND "
-                    "version = ?",
-                    {Text(name), Int(m.version)}));
-      if (!rows.empty()) continue;
-      auto* conn = static_cast<SqliteConnection*>(&txn);
-      for (absl::string_view stmt : absl::StrSplit(m.sql, ';')) {
-        stmt = absl::StripAsciiWhitespace(stmt);
-        if (stmt.empty()) continue;
-        RETURN_IF_ERROR(conn->Raw(stmt));
-      }
-      RETURN_IF_ERROR(
-          txn.Exec("INSERT INTO schema_migrations (component, version) "
-                   "VALUES (?, ?)",
-                   {Text(name), Int(m.version)})
-              .status());
-    }
-    return absl::OkStatus();
+    auto* conn = static_cast<SqliteConnection*>(&txn);
+    return internal::ApplyMigrations(
+        txn, component, migrations,
+        [conn](absl::string_view stmt) { return conn->Raw(stmt); });
   });
 }
 
-int64_t SqliteDatabase::commits() const {
-  absl::MutexLock lock(&queue_mu_);
-  return commits_;
-}
+int64_t SqliteDatabase::commits() const { return queue_.commits(); }
 
 int64_t SqliteDatabase::committed_writes() const {
-  absl::MutexLock lock(&queue_mu_);
-  return committed_writes_;
+  return queue_.committed_writes();
 }
 
 int64_t SqliteDatabase::checkpoints() const {

@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/sql/database.h"
+#include "services/common/sql/write_batch.h"
 
 struct sqlite3;
 
@@ -60,10 +61,6 @@ class SqliteDatabase final : public Database {
   int64_t checkpoints() const;
 
  private:
-  struct Job {
-    WriteFn fn;
-    DoneFn done;
-  };
   // A batch whose transaction ended: its hooks (if committed) and each job's
   // outcome, for the completion thread.
   struct Outcome {
@@ -74,7 +71,7 @@ class SqliteDatabase final : public Database {
   };
   explicit SqliteDatabase(SqliteOptions options);
   void WriterLoop();
-  void RunBatch(std::vector<Job>& batch);
+  void RunBatch(std::vector<internal::WriteJob>& batch);
   void CompletionLoop();
   void CheckpointLoop();
   void RestartWalIfDue();
@@ -88,11 +85,7 @@ class SqliteDatabase final : public Database {
   const SqliteOptions options_;
   std::unique_ptr<SqliteConnection> writer_conn_;
 
-  mutable absl::Mutex queue_mu_;
-  std::deque<Job> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
-  int64_t commits_ ABSL_GUARDED_BY(queue_mu_) = 0;
-  int64_t committed_writes_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  internal::WriteQueue queue_;
 
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<SqliteConnection>> idle_readers_
