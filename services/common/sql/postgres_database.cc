@@ -58,8 +58,9 @@ absl::Status PgError(PGconn* conn, const PGresult* res,
     text = Trimmed(PQerrorMessage(conn));
   }
   std::string message = absl::StrCat(what, ": ", text);
-  if (!sqlstate.empty())
+  if (!sqlstate.empty()) {
     absl::StrAppend(&message, " (SQLSTATE ", sqlstate, ")");
+  }
   if (PQstatus(conn) != CONNECTION_OK || absl::StartsWith(sqlstate, "08")) {
     return Error(absl::StatusCode::kUnavailable, "STORE_UNAVAILABLE",
                  absl::StrCat(message, "; retry with the same request_id"));
@@ -359,6 +360,12 @@ class PgConnection final : public Txn {
         text[i] = absl::StrCat(*x);
         values[i] = text[i].c_str();
       } else if (const std::string* s = std::get_if<std::string>(&v)) {
+        // Text goes to the server as a C string: a NUL would cut it short.
+        if (s->find('\0') != std::string::npos) {
+          return Error(absl::StatusCode::kInvalidArgument, "TEXT_HAS_NUL",
+                       "a text value holds a NUL character, which the "
+                       "PostgreSQL store cannot keep; remove it");
+        }
         values[i] = s->c_str();
         lengths[i] = static_cast<int>(s->size());
       } else if (const Blob* b = std::get_if<Blob>(&v)) {

@@ -116,6 +116,16 @@ TEST(PostgresDatabaseTest, TypedValuesRoundTrip) {
                       .status();
                 }).ok());
   EXPECT_EQ(CountItems(*db), 2);
+  // Text with a NUL is refused whole, not cut short at the NUL.
+  absl::Status nul = db->WriteAndWait([](Txn& txn) {
+    return txn
+        .Exec("INSERT INTO items (id, label) VALUES (?, ?)",
+              {Int(3), Text(std::string("before\0after", 12))})
+        .status();
+  });
+  EXPECT_EQ(nul.code(), absl::StatusCode::kInvalidArgument) << nul;
+  EXPECT_EQ(ErrorReason(nul), "TEXT_HAS_NUL");
+  EXPECT_EQ(CountItems(*db), 2);
 }
 
 TEST(PostgresDatabaseTest, FailedJobIsUndoneAloneInItsBatch) {
