@@ -4,6 +4,9 @@
 //
 //   careseal-bench --scenario=sign-consent --seconds=10 --inflight=64
 //   careseal-bench --scenario=all --spawn_server --consents=1000000
+//   careseal-bench --scenario=sign-consent --postgres="host=... dbname=..."
+//     (the server on PostgreSQL; an empty database, or the same --state_dir
+//     as the run that seeded it)
 #include <sys/resource.h>
 #include <unistd.h>
 

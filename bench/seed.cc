@@ -4,11 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/scenarios.h"
+#include "bench/server_fixture.h"
 #include "services/common/crypto/key_ring.h"
 #include "services/common/macros.h"
 #include "services/common/platform/canonical_json.h"
 #include "services/common/platform/signing_keys.h"
-#include "services/common/sql/sqlite_database.h"
 #include "services/consent/consent_canonical.h"
 #include "services/consent/sql_consent_store.h"
 
@@ -18,7 +18,7 @@ absl::Status SeedSignedConsents(const ServerFiles& files,
                                 const std::string& requested_by, int64_t from,
                                 int64_t to, int64_t batch) {
   using consent::Consent;
-  ASSIGN_OR_RETURN(auto db, sql::SqliteDatabase::Open({.path = files.db}));
+  ASSIGN_OR_RETURN(auto db, OpenStore(files));
   ASSIGN_OR_RETURN(std::string master,
                    crypto::LoadMasterKeyFile(files.master_key));
   ASSIGN_OR_RETURN(auto key_ring, crypto::KeyRing::Create(master));

@@ -24,11 +24,13 @@
 #include "services/common/crypto/key_ring.h"
 #include "services/common/grpc/server_main.h"
 #include "services/common/macros.h"
+#include "services/common/sql/postgres_database.h"
 #include "services/common/sql/sqlite_database.h"
 #include "services/server/modules.h"
 
 ABSL_DECLARE_FLAG(bool, wal_coalesce);     // server_main.cc
 ABSL_DECLARE_FLAG(int, checkpoint_pages);  // server_main.cc
+ABSL_DECLARE_FLAG(std::string, postgres);  // server_main.cc
 
 namespace careseal::bench {
 namespace {
@@ -54,12 +56,7 @@ class InProcessServer final : public ServerUnderTest {
     ASSIGN_OR_RETURN(config.tls.ca_pem, Slurp(files.ca));
     ASSIGN_OR_RETURN(config.tls.cert_pem, Slurp(files.cert));
     ASSIGN_OR_RETURN(config.tls.key_pem, Slurp(files.key));
-    ASSIGN_OR_RETURN(
-        s->db_,
-        sql::SqliteDatabase::Open(
-            {.path = files.db,
-             .checkpoint_pages = absl::GetFlag(FLAGS_checkpoint_pages),
-             .coalesce_wal_writes = absl::GetFlag(FLAGS_wal_coalesce)}));
+    ASSIGN_OR_RETURN(s->db_, OpenStore(files));
     ASSIGN_OR_RETURN(std::string master,
                      crypto::LoadMasterKeyFile(files.master_key));
     ASSIGN_OR_RETURN(s->key_ring_, crypto::KeyRing::Create(master));
@@ -104,7 +101,7 @@ class InProcessServer final : public ServerUnderTest {
   InProcessServer() = default;
   crypto::OpenSslRandom random_;
   std::unique_ptr<crypto::KeyRing> key_ring_;
-  std::unique_ptr<sql::SqliteDatabase> db_;
+  std::unique_ptr<sql::Database> db_;
   std::unique_ptr<Sealer> sealer_;
   Policy policy_;
   AuthenticatorSlot authenticator_;
@@ -125,7 +122,8 @@ class ChildServer final : public ServerUnderTest {
         absl::StrCat("--tls_ca=", files.ca),
         absl::StrCat("--tls_cert=", files.cert),
         absl::StrCat("--tls_key=", files.key),
-        absl::StrCat("--db=", files.db),
+        files.postgres.empty() ? absl::StrCat("--db=", files.db)
+                               : absl::StrCat("--postgres=", files.postgres),
         absl::StrCat("--wal_coalesce=", absl::GetFlag(FLAGS_wal_coalesce)),
         absl::StrCat("--checkpoint_pages=",
                      absl::GetFlag(FLAGS_checkpoint_pages)),
@@ -216,11 +214,23 @@ class RemoteServer final : public ServerUnderTest {
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<sql::Database>> OpenStore(
+    const ServerFiles& files) {
+  if (!files.postgres.empty()) {
+    return sql::PostgresDatabase::Open({.conninfo = files.postgres});
+  }
+  return sql::SqliteDatabase::Open(
+      {.path = files.db,
+       .checkpoint_pages = absl::GetFlag(FLAGS_checkpoint_pages),
+       .coalesce_wal_writes = absl::GetFlag(FLAGS_wal_coalesce)});
+}
+
 absl::StatusOr<ServerFiles> PrepareStateDir(const std::string& dir,
                                             const std::string& certs_dir) {
   ServerFiles f;
   f.dir = dir;
   f.db = absl::StrCat(dir, "/careseal.db");
+  f.postgres = absl::GetFlag(FLAGS_postgres);
   f.key_dir = absl::StrCat(dir, "/keys");
   f.master_key = absl::StrCat(f.key_dir, "/master.key");
   f.ca = absl::StrCat(certs_dir, "/ca.crt");

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/common/grpc/server_env.h"
+#include "services/common/sql/database.h"
 
 namespace careseal::bench {
 
@@ -25,6 +26,9 @@ namespace careseal::bench {
 struct ServerFiles {
   std::string dir;
   std::string db;
+  // A libpq connection string (careseal-server's --postgres): the server
+  // stores in PostgreSQL instead of the SQLite file `db`.
+  std::string postgres;
   std::string key_dir;
   std::string master_key;
   std::string ca;    // CA that issued the client certificates
@@ -36,6 +40,11 @@ struct ServerFiles {
 // there is none yet.
 absl::StatusOr<ServerFiles> PrepareStateDir(const std::string& dir,
                                             const std::string& certs_dir);
+
+// The store the server of `files` runs on (SQLite, or PostgreSQL), opened
+// as careseal-server opens it.
+absl::StatusOr<std::unique_ptr<sql::Database>> OpenStore(
+    const ServerFiles& files);
 
 // Runs `script` (certs-example/gen-certs.sh) to make the development PKI in
 // `out_dir`.

@@ -74,8 +74,7 @@ absl::StatusOr<std::string> Sealer::Mac(sql::Txn& txn, absl::string_view tenant,
   ASSIGN_OR_RETURN(mac, MacIfKeyed(txn, tenant, data));
   if (!mac.has_value()) {
     return Internal("DATA_KEY_MISSING",
-                    "the tenant's first data key was not "
-                    "stored");
+                    "the tenant's first data key was not stored");
   }
   return *std::move(mac);
 }

@@ -137,8 +137,7 @@ absl::StatusOr<int64_t> CancelPrefix(sql::Txn& txn, absl::string_view prefix) {
   return txn.Exec(
       "UPDATE scheduler_jobs SET state = 'cancelled', lease_owner = '', "
       "lease_expiry_us = NULL WHERE substr(job_key, 1, CAST(? AS INTEGER)) = ? "
-      "AND "
-      "state = 'pending'",
+      "AND state = 'pending'",
       {sql::Int(static_cast<int64_t>(prefix.size())),
        sql::Text(std::string(prefix))});
 }
@@ -175,8 +174,8 @@ absl::StatusOr<std::vector<Job>> ListJobs(sql::Txn& txn,
       std::vector<sql::Row> rows,
       txn.Query(absl::StrCat("SELECT ", kColumns,
                              " FROM scheduler_jobs WHERE substr(job_key, 1, "
-                             "CAST(? AS INTEGER)) "
-                             "= ? ORDER BY due_us, job_key"),
+                             "CAST(? AS INTEGER)) = ? ORDER BY due_us, "
+                             "job_key"),
                 {sql::Int(static_cast<int64_t>(prefix.size())),
                  sql::Text(std::string(prefix))}));
   std::vector<Job> jobs;

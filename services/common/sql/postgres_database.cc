@@ -4,7 +4,6 @@
 #include <poll.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -431,9 +430,13 @@ class PgListener final : public Database::Listener {
         conn_ = *std::move(conn);
         missed_();  // what was announced while no connection listened
       }
+      // Wakes at least every 200 ms to see whether to stop.
       pollfd p = {PQsocket(conn_->handle()), POLLIN, 0};
-      if (poll(&p, 1, 200) < 0 && errno != EINTR) continue;
-      if (!PQconsumeInput(conn_->handle())) continue;  // lost: made again
+      if (poll(&p, 1, 200) <= 0) continue;
+      if (!PQconsumeInput(conn_->handle())) {
+        conn_.reset();  // lost: made again on the next turn
+        continue;
+      }
       while (PGnotify* n = PQnotifies(conn_->handle())) {
         // This process's own writes rang its bus already (AfterCommit).
         if (n->be_pid != own_pid_->load()) fn_(n->extra);
