@@ -36,15 +36,11 @@ endfunction()
 # Where tests/postgres/cluster.sh writes the test cluster's connection string.
 set(CARESEAL_TEST_POSTGRES_FILE ${CMAKE_BINARY_DIR}/postgres-test/conninfo)
 
-# careseal_test(NAME SOURCES ... DEPS ... LABELS ...)
-#   One GoogleTest binary registered as one CTest test carrying its area labels
-#   so that `ctest -L AREA` runs one area.
-# Where tests/postgres/cluster.sh writes the test cluster's connection string.
-set(CARESEAL_TEST_POSTGRES_FILE ${CMAKE_BINARY_DIR}/postgres-test/conninfo)
-
 # careseal_test(NAME SOURCES ... DEPS ... LABELS area... [TIMEOUT s] [POSTGRES])
-# POSTGRES: also run the binary against the test PostgreSQL cluster, as
-# NAME_postgres with the extra label `postgres` (tests/postgres).
+#   One GoogleTest binary registered as one CTest test carrying its area labels
+#   so that `ctest -L AREA` runs one area. POSTGRES: also run it against the
+#   test PostgreSQL cluster, as NAME_postgres with the extra label `postgres`
+#   (tests/postgres).
 function(careseal_test name)
   cmake_parse_arguments(ARG "POSTGRES" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   if(NOT ARG_LABELS)
