@@ -814,6 +814,8 @@ absl::StatusOr<Session> PreSessionManager::InsertNewSession(
   SessionRow row{s, ""};
   RETURN_IF_ERROR(store_.InsertSession(txn, row));
   RETURN_IF_ERROR(ScheduleDeliveries(txn, s, settings, call.now, false));
+  RETURN_IF_ERROR(Emit(txn, call, events::EventType::kSessionScheduled,
+                       s.Name(), deps_.bus));
   return s;
 }
 

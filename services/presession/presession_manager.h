@@ -281,6 +281,8 @@ class PreSessionManager {
                                                  absl::string_view name,
                                                  absl::string_view field);
   absl::StatusOr<TemplateVersion> VersionOf(sql::Txn& txn, const Session& s);
+  // Stores a new SCHEDULED session with its delivery jobs and
+  // EVENT_TYPE_SESSION_SCHEDULED.
   absl::StatusOr<Session> InsertNewSession(sql::Txn& txn, CallContext& call,
                                            Session s, const Settings& settings);
   absl::Status ScheduleDeliveries(sql::Txn& txn, const Session& s,

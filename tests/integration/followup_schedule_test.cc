@@ -5,6 +5,8 @@
 //    check-ins appear in the patient's inbox at exactly end + 2 h, +24 h,
 //    +72 h and +7 d (not a minute early), reminders for unanswered ones,
 //    expiry, and a server restart mid-series duplicates nothing;
+//  * the PHQ-9 before each infusion is planned when a session is
+//    scheduled and moves, is cancelled or expires with it;
 //  * a PHQ-9 item-9 answer to a scheduled check-in escalates with crisis
 //    resources in the same call; unacknowledged, the urgent escalation
 //    re-escalates at its deadline (not before) to the tenant's on-call
@@ -349,16 +351,35 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
   for (absl::Time s : starts) sessions.push_back(CreateSession(s));
   ASSERT_EQ(sessions.size(), 3u);
 
-  // Nothing before a session is completed.
+  // Before a session is completed, only its PHQ-9 24 h before the start:
+  // session 1 starts in 24 h, so it goes out at once; unanswered, it is
+  // reminded after 12 h and expires when the session starts.
+  RunDue();
+  std::map<std::string, v1::CheckIn> before1 = CheckIns(sessions[0]);
+  ASSERT_EQ(before1.size(), 1u);
+  const v1::CheckIn pre1 = before1["before-24h"];
+  EXPECT_EQ(pre1.state(), v1::CHECK_IN_STATE_SENT);
+  EXPECT_EQ(FromTs(pre1.due_time()), t0);
+  EXPECT_EQ(pre1.instruments(0), "instruments/phq-9");
+  EXPECT_EQ(FromTs(pre1.expire_time()), starts[0]);
+  EXPECT_EQ(CheckIns(sessions[1]).at("before-24h").state(),
+            v1::CHECK_IN_STATE_SCHEDULED);
+  EXPECT_EQ(FromTs(CheckIns(sessions[1]).at("before-24h").due_time()),
+            starts[1] - absl::Hours(24));
   StepUntil(starts[0] + absl::Hours(1));
-  EXPECT_TRUE(CheckIns(sessions[0]).empty());
+  EXPECT_EQ(Get(pre1.name()).state(), v1::CHECK_IN_STATE_EXPIRED);
+  EXPECT_EQ(Get(pre1.name()).reminders_sent(), 1);
+  EXPECT_EQ(CheckIns(sessions[0]).size(), 1u);
+  // The pre-infusion PHQ-9 and its reminder.
+  const size_t inbox0 = FollowUpInbox().size();
+  EXPECT_EQ(inbox0, 2u);
 
   // Session 1 ends at start + 1 h.
   const absl::Time end1 = starts[0] + absl::Hours(1);
   CompleteSession(sessions[0], end1);
   RunDue();
   std::map<std::string, v1::CheckIn> c1 = CheckIns(sessions[0]);
-  ASSERT_EQ(c1.size(), 4u);
+  ASSERT_EQ(c1.size(), 5u);
   const std::map<std::string, absl::Duration> offsets = {
       {"plus-2h", absl::Hours(2)},
       {"plus-24h", absl::Hours(24)},
@@ -376,13 +397,13 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
   // +2 h: not a minute early.
   SetClock(end1 + absl::Hours(2) - absl::Minutes(1));
   EXPECT_EQ(Get(c1["plus-2h"].name()).state(), v1::CHECK_IN_STATE_SCHEDULED);
-  EXPECT_TRUE(FollowUpInbox().empty());
+  EXPECT_EQ(FollowUpInbox().size(), inbox0);
   SetClock(end1 + absl::Hours(2));
   v1::CheckIn home = Get(c1["plus-2h"].name());
   EXPECT_EQ(home.state(), v1::CHECK_IN_STATE_SENT);
   EXPECT_EQ(FromTs(home.send_time()), end1 + absl::Hours(2));
   EXPECT_FALSE(home.message().empty());
-  EXPECT_EQ(FollowUpInbox().size(), 1u);
+  EXPECT_EQ(FollowUpInbox().size(), inbox0 + 1);
   EXPECT_EQ(CountEvents(v1::EVENT_TYPE_FOLLOWUP_SENT, home.name()), 1);
 
   // Unanswered for an hour: one reminder.
@@ -390,7 +411,7 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
   EXPECT_EQ(Get(home.name()).reminders_sent(), 0);
   SetClock(end1 + absl::Hours(3));
   EXPECT_EQ(Get(home.name()).reminders_sent(), 1);
-  EXPECT_EQ(FollowUpInbox().size(), 2u);
+  EXPECT_EQ(FollowUpInbox().size(), inbox0 + 2);
   auto answered = Submit("home-safe",
                          {Bool("home_safe", true), Bool("adult_present", true)},
                          home.name());
@@ -414,7 +435,9 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
   Restart();
   RunDue();
   std::map<std::string, v1::CheckIn> c2 = CheckIns(sessions[1]);
-  ASSERT_EQ(c2.size(), 4u);
+  ASSERT_EQ(c2.size(), 5u);
+  // Its PHQ-9 before the start went out 24 h ahead.
+  EXPECT_EQ(FromTs(c2["before-24h"].send_time()), starts[1] - absl::Hours(24));
   EXPECT_EQ(FromTs(c2["plus-2h"].due_time()), end2 + absl::Hours(2));
   EXPECT_EQ(Get(c1["plus-24h"].name()).reminders_sent(), 1);
 
@@ -495,7 +518,7 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
   int sent = 0;
   for (const std::string& session : sessions) {
     std::map<std::string, v1::CheckIn> all = CheckIns(session);
-    ASSERT_EQ(all.size(), 4u) << session;
+    ASSERT_EQ(all.size(), 5u) << session;
     for (const auto& [rule, c] : all) {
       EXPECT_NE(c.state(), v1::CHECK_IN_STATE_SCHEDULED) << session << rule;
       EXPECT_NE(c.state(), v1::CHECK_IN_STATE_CANCELLED);
@@ -504,8 +527,8 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
       ++sent;
     }
   }
-  EXPECT_EQ(sent, 12);
-  EXPECT_EQ(CountEvents(v1::EVENT_TYPE_FOLLOWUP_SENT), 12);
+  EXPECT_EQ(sent, 15);
+  EXPECT_EQ(CountEvents(v1::EVENT_TYPE_FOLLOWUP_SENT), 15);
   // One inbox message per check-in plus one per reminder.
   int reminders = 0;
   for (const std::string& session : sessions) {
@@ -514,7 +537,7 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
     }
   }
   EXPECT_GT(reminders, 0);
-  EXPECT_EQ(static_cast<int>(FollowUpInbox().size()), 12 + reminders);
+  EXPECT_EQ(static_cast<int>(FollowUpInbox().size()), 15 + reminders);
 }
 
 // The tenant's rules are configurable: a one-rule schedule replaces the
@@ -548,7 +571,7 @@ TEST_F(FollowUpScheduleTest, ConfiguredRulesScheduleCheckIns) {
   get.set_name(absl::StrCat(kTenant, "/followUpSettings"));
   auto current = followup_.GetFollowUpSettings(get);
   ASSERT_TRUE(current.ok()) << current.status();
-  EXPECT_EQ(current->settings().rules_size(), 4);  // defaults, unchanged
+  EXPECT_EQ(current->settings().rules_size(), 5);  // defaults, unchanged
 
   *bad.mutable_settings()->mutable_rules(0)->mutable_offset() =
       Dur(absl::Hours(1));
@@ -571,6 +594,121 @@ TEST_F(FollowUpScheduleTest, ConfiguredRulesScheduleCheckIns) {
   StepUntil(start + absl::Hours(48));
   EXPECT_EQ(Get(c["plus-1h"].name()).reminders_sent(), 0);
   EXPECT_EQ(FollowUpInbox().size(), 1u);
+}
+
+// The PHQ-9 before each infusion (default rule "before-24h") follows the
+// session: planned when it is scheduled, due 24 h before its start (at once
+// when that has passed), open until the start; moved with the session until
+// it is sent; cancelled with it; expired unsent when its job runs after the
+// start. A tenant's own BEFORE_SESSION_START rules work the same way.
+TEST_F(FollowUpScheduleTest, PreInfusionCheckInFollowsTheSession) {
+  PublishInstructions();
+  const absl::Time t0 = Now();
+  const std::string a = CreateSession(t0 + absl::Hours(72));
+  const std::string b = CreateSession(t0 + absl::Hours(96));
+  const std::string c = CreateSession(t0 + absl::Hours(5));  // short notice
+  const std::string e = CreateSession(t0 + absl::Hours(30));
+  EXPECT_EQ(CountEvents(v1::EVENT_TYPE_SESSION_SCHEDULED, a), 1);
+  RunDue();
+  auto only = [&](const std::string& session) {
+    std::map<std::string, v1::CheckIn> all = CheckIns(session);
+    EXPECT_EQ(all.size(), 1u) << session;
+    EXPECT_EQ(all.count("before-24h"), 1u) << session;
+    return all["before-24h"];
+  };
+  v1::CheckIn ca = only(a);
+  EXPECT_EQ(ca.state(), v1::CHECK_IN_STATE_SCHEDULED);
+  EXPECT_EQ(FromTs(ca.due_time()), t0 + absl::Hours(48));
+  EXPECT_EQ(FromTs(ca.expire_time()), t0 + absl::Hours(72));
+  EXPECT_EQ(ca.session(), a);
+  ASSERT_EQ(ca.instruments_size(), 1);
+  EXPECT_EQ(ca.instruments(0), "instruments/phq-9");
+  const v1::CheckIn cc = only(c);
+  EXPECT_EQ(cc.state(), v1::CHECK_IN_STATE_SENT);
+  EXPECT_EQ(FromTs(cc.send_time()), t0);
+  EXPECT_EQ(FromTs(cc.expire_time()), t0 + absl::Hours(5));
+  EXPECT_EQ(only(e).state(), v1::CHECK_IN_STATE_SCHEDULED);
+
+  // A moves two days later before its check-in went out: so does the
+  // check-in. B is cancelled: so is its check-in.
+  v1::MoveSessionRequest move;
+  move.set_name(a);
+  *move.mutable_start_time() = Ts(t0 + absl::Hours(120));
+  move.set_reason("Patient asked for a later day");
+  auto moved = ehr_.MoveSession(move);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  v1::CancelSessionRequest cancel;
+  cancel.set_name(b);
+  cancel.set_reason("Course changed");
+  auto cancelled = ehr_.CancelSession(cancel);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  RunDue();
+  ca = only(a);
+  EXPECT_EQ(ca.state(), v1::CHECK_IN_STATE_SCHEDULED);
+  EXPECT_EQ(FromTs(ca.due_time()), t0 + absl::Hours(96));
+  EXPECT_EQ(FromTs(ca.expire_time()), t0 + absl::Hours(120));
+  EXPECT_EQ(only(b).state(), v1::CHECK_IN_STATE_CANCELLED);
+
+  // The server was down from t0 + 1 h until after E started: E's check-in
+  // (due t0 + 6 h) is never sent and expires; C's expired at C's start.
+  server_.clock().Set(t0 + absl::Hours(31));
+  RunDue();
+  const v1::CheckIn ce = only(e);
+  EXPECT_EQ(ce.state(), v1::CHECK_IN_STATE_EXPIRED);
+  EXPECT_FALSE(ce.has_send_time());
+  EXPECT_EQ(CountEvents(v1::EVENT_TYPE_FOLLOWUP_SENT, ce.name()), 0);
+  EXPECT_EQ(Get(cc.name()).state(), v1::CHECK_IN_STATE_EXPIRED);
+  EXPECT_EQ(FollowUpInbox().size(), 1u);  // C's only
+
+  // A's goes out at the moved time, not a minute early, and is answered.
+  StepUntil(t0 + absl::Hours(96) - absl::Minutes(1));
+  EXPECT_EQ(Get(ca.name()).state(), v1::CHECK_IN_STATE_SCHEDULED);
+  SetClock(t0 + absl::Hours(96));
+  ca = Get(ca.name());
+  ASSERT_EQ(ca.state(), v1::CHECK_IN_STATE_SENT);
+  EXPECT_EQ(FromTs(ca.send_time()), t0 + absl::Hours(96));
+  EXPECT_EQ(FromTs(ca.expire_time()), t0 + absl::Hours(120));
+  EXPECT_EQ(FollowUpInbox().size(), 2u);
+  auto answered = Submit("phq-9", Phq9(0), ca.name());
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  EXPECT_EQ(answered->response().session(), a);
+  EXPECT_EQ(answered->escalations_size(), 0);
+  // Moved again once answered: the answered check-in stays as it was.
+  *move.mutable_start_time() = Ts(t0 + absl::Hours(150));
+  moved = ehr_.MoveSession(move);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  RunDue();
+  const v1::CheckIn after = only(a);
+  EXPECT_EQ(after.state(), v1::CHECK_IN_STATE_COMPLETED);
+  EXPECT_EQ(FromTs(after.due_time()), t0 + absl::Hours(96));
+
+  // The tenant's own rule: GAD-7 2 h before; an offset of 0 is refused.
+  client::FollowUpClient admin(server_.ChannelFor(kAdmin));
+  v1::UpdateFollowUpSettingsRequest update;
+  update.mutable_settings()->set_name(
+      absl::StrCat(kTenant, "/followUpSettings"));
+  update.mutable_update_mask()->add_paths("rules");
+  v1::CheckInRule* rule = update.mutable_settings()->add_rules();
+  rule->set_id("before-2h");
+  rule->set_anchor(v1::CHECK_IN_ANCHOR_BEFORE_SESSION_START);
+  rule->add_instruments("instruments/gad-7");
+  auto refused = admin.UpdateFollowUpSettings(update);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client::ErrorReason(refused.status()), "OFFSET_OUT_OF_RANGE");
+  EXPECT_EQ(client::ErrorField(refused.status()), "settings.rules[0].offset");
+  *rule->mutable_offset() = Dur(absl::Hours(2));
+  auto updated = admin.UpdateFollowUpSettings(update);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->settings().rules(0).anchor(),
+            v1::CHECK_IN_ANCHOR_BEFORE_SESSION_START);
+  const absl::Time start_f = Now() + absl::Hours(10);
+  const std::string f = CreateSession(start_f);
+  RunDue();
+  std::map<std::string, v1::CheckIn> cf = CheckIns(f);
+  ASSERT_EQ(cf.size(), 1u);
+  EXPECT_EQ(FromTs(cf["before-2h"].due_time()), start_f - absl::Hours(2));
+  EXPECT_EQ(cf["before-2h"].instruments(0), "instruments/gad-7");
 }
 
 // No IdentityService in this server: the on-call lookup fails, so the job

@@ -314,6 +314,8 @@ TEST_F(PreSessionTest, InductionSeriesInSimulatedTimeWithRestart) {
   std::vector<std::string> names;
   std::vector<absl::Time> starts;
   for (const auto& s : series->sessions()) {
+    // Each session announced once (the retry added none).
+    EXPECT_EQ(CountEvents(v1::EVENT_TYPE_SESSION_SCHEDULED, s.name()), 1);
     names.push_back(s.name());
     starts.push_back(FromTs(s.start_time()));
     EXPECT_EQ(s.kind(), v1::SESSION_KIND_INDUCTION);

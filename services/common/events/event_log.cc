@@ -50,7 +50,7 @@ EventRecord FromRow(absl::string_view tenant, const sql::Row& r) {
 
 bool IsValidEventType(int value) {
   return value >= static_cast<int>(EventType::kConsentRequested) &&
-         value <= static_cast<int>(EventType::kBreakGlassEnded);
+         value <= static_cast<int>(EventType::kSessionScheduled);
 }
 
 std::string EventRecord::Name() const {

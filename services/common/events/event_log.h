@@ -73,6 +73,7 @@ enum class EventType : int {
   kMessageRetracted = 21,
   kBreakGlassStarted = 22,
   kBreakGlassEnded = 23,
+  kSessionScheduled = 24,
 };
 
 // True for a defined value other than kUnspecified.

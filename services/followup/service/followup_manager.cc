@@ -479,10 +479,11 @@ std::vector<CheckInRule> DefaultCheckInRules() {
   std::vector<CheckInRule> rules;
   auto add = [&](std::string id, absl::Duration offset,
                  std::vector<std::string> instruments, absl::Duration remind,
-                 absl::Duration expire) {
+                 absl::Duration expire,
+                 CheckInAnchor anchor = CheckInAnchor::kAfterSessionEnd) {
     CheckInRule r;
     r.id = std::move(id);
-    r.anchor = CheckInAnchor::kAfterSessionEnd;
+    r.anchor = anchor;
     r.offset = offset;
     r.instruments = std::move(instruments);
     r.reminder_after = remind;
@@ -498,6 +499,10 @@ std::vector<CheckInRule> DefaultCheckInRules() {
       absl::Hours(72));
   add("plus-7d", absl::Hours(24 * 7), {"phq-9", "gad-7"}, absl::Hours(24),
       absl::Hours(72));
+  // "PHQ-9 also before each infusion": sent 24 h ahead, reminded after 12 h,
+  // expired at the session's start at the latest.
+  add("before-24h", absl::Hours(24), {"phq-9"}, absl::Hours(12),
+      absl::Hours(24), CheckInAnchor::kBeforeSessionStart);
   return rules;
 }
 
@@ -1196,18 +1201,22 @@ absl::Status FollowUpManager::ValidateRules(
                             "rule ids must be unique");
       }
     }
-    if (r.anchor == CheckInAnchor::kBeforeSessionStart) {
-      return InvalidField(absl::StrCat(f, ".anchor"), "ANCHOR_NOT_SUPPORTED",
-                          "BEFORE_SESSION_START rules are not supported by "
-                          "this server yet");
-    }
-    if (r.anchor != CheckInAnchor::kAfterSessionEnd) {
+    if (r.anchor != CheckInAnchor::kAfterSessionEnd &&
+        r.anchor != CheckInAnchor::kBeforeSessionStart) {
       return InvalidField(absl::StrCat(f, ".anchor"), "INVALID_ANCHOR",
-                          "anchor must be CHECK_IN_ANCHOR_AFTER_SESSION_END");
+                          "anchor must be CHECK_IN_ANCHOR_AFTER_SESSION_END "
+                          "or CHECK_IN_ANCHOR_BEFORE_SESSION_START");
     }
     if (r.offset < absl::ZeroDuration() || r.offset > absl::Hours(24 * 30)) {
       return InvalidField(absl::StrCat(f, ".offset"), "OFFSET_OUT_OF_RANGE",
                           "offset must be 0..30 days");
+    }
+    if (r.anchor == CheckInAnchor::kBeforeSessionStart &&
+        r.offset < absl::Minutes(1)) {
+      return InvalidField(absl::StrCat(f, ".offset"), "OFFSET_OUT_OF_RANGE",
+                          "a BEFORE_SESSION_START offset must be at least 1 "
+                          "minute (the check-in expires when the session "
+                          "starts)");
     }
     if (r.reminder_after < absl::ZeroDuration() ||
         r.reminder_after > absl::Hours(24 * 14)) {
@@ -1332,7 +1341,7 @@ constexpr char kSessionPattern[] =
 // One session event to apply, with what the lookup found.
 struct SessionWork {
   events::EventRecord event;
-  std::optional<SessionTimes> times;  // completed sessions only
+  std::optional<SessionTimes> times;  // unset for a cancelled session
 };
 
 absl::StatusOr<std::vector<std::string>> EventTenants(sql::Txn& txn) {
@@ -1366,6 +1375,117 @@ absl::Status UpdateCheckInState(sql::Txn& txn, const CheckIn& c) {
       .status();
 }
 
+// A session's check-ins still SCHEDULED become CANCELLED, with their jobs.
+absl::Status CancelPlannedCheckIns(sql::Txn& txn, const std::string& tenant,
+                                   const std::string& patient,
+                                   const std::string& session) {
+  RETURN_IF_ERROR(
+      scheduler::CancelPrefix(txn, absl::StrCat(session, "/followup:"))
+          .status());
+  return txn
+      .Exec(
+          "UPDATE followup_check_ins SET state = ? WHERE tenant = ? AND "
+          "patient = ? AND session = ? AND state = ?",
+          {sql::Int(static_cast<int>(CheckInState::kCancelled)),
+           sql::Text(tenant), sql::Text(patient), sql::Text(session),
+           sql::Int(static_cast<int>(CheckInState::kScheduled))})
+      .status();
+}
+
+// Plans the SCHEDULED check-in of `rule` for `session`, due at `due` and
+// open until `expire`, with its job (key {session}/followup:{rule}). If the
+// job exists already, a check-in still SCHEDULED moves to the new times
+// when `move` is set; one already sent, answered, expired or cancelled
+// stays as it is.
+absl::Status PlanCheckIn(sql::Txn& txn, const CallContext& sys,
+                         const std::string& patient, const std::string& session,
+                         const CheckInRule& rule, absl::Time due,
+                         absl::Time expire, bool move) {
+  CheckIn c;
+  c.tenant = sys.tenant;
+  c.patient = patient;
+  c.id = ScheduledCheckInId(session, rule.id);
+  c.kind = CheckInKind::kScheduled;
+  c.session = session;
+  c.rule_id = rule.id;
+  c.instruments = rule.instruments;
+  c.state = CheckInState::kScheduled;
+  c.due_time = due;
+  c.expire_time = expire;
+  c.created_by = ActorOf(sys.principal);
+  c.create_time = sys.now;
+  scheduler::Job job;
+  job.key = absl::StrCat(session, "/followup:", rule.id);
+  job.tenant = c.tenant;
+  job.kind = kCheckInJobKind;
+  job.due = c.due_time;
+  job.payload = c.Name();
+  ASSIGN_OR_RETURN(bool created, scheduler::Schedule(txn, job));
+  if (!created) {
+    if (!move) return absl::OkStatus();
+    ASSIGN_OR_RETURN(
+        int64_t moved,
+        txn.Exec("UPDATE followup_check_ins SET due_us = ?, expire_us = ? "
+                 "WHERE tenant = ? AND patient = ? AND id = ? AND state = ?",
+                 {sql::Int(Us(due)), sql::Int(Us(expire)), sql::Text(c.tenant),
+                  sql::Text(patient), sql::Text(c.id),
+                  sql::Int(static_cast<int>(CheckInState::kScheduled))}));
+    if (moved == 0) return absl::OkStatus();
+    return scheduler::Reschedule(txn, job.key, due);
+  }
+  return txn
+      .Exec(
+          absl::StrCat("INSERT INTO followup_check_ins (", kCheckInCols,
+                       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                       " ON CONFLICT (tenant, patient, id) DO NOTHING"),
+          {sql::Text(c.tenant), sql::Text(c.patient), sql::Text(c.id),
+           sql::Int(static_cast<int>(c.kind)), sql::Text(c.session),
+           sql::Text(c.rule_id), sql::Text(absl::StrJoin(c.instruments, ",")),
+           sql::Int(static_cast<int>(c.state)), sql::Int(Us(c.due_time)),
+           sql::Int(0), sql::Int(Us(c.expire_time)), sql::Int(0), sql::Text(""),
+           sql::Text(""), sql::Bytes(""), sql::Text(c.created_by.name),
+           sql::Int(static_cast<int>(c.created_by.role)),
+           sql::Text(c.created_by.peer), sql::Int(Us(c.create_time))})
+      .status();
+}
+
+// What one session event means for the session's check-ins (see
+// IngestSessionEvents).
+absl::Status ApplySessionEvent(sql::Txn& txn, const CallContext& sys,
+                               const TenantSettings& settings,
+                               const std::string& patient,
+                               const SessionWork& w) {
+  const std::string& session = w.event.resource;
+  if (!w.times) {
+    return CancelPlannedCheckIns(txn, sys.tenant, patient, session);
+  }
+  if (w.event.type == events::EventType::kSessionCompleted) {
+    // A check-in still waiting to go out before the session is too late
+    // now; the ones after its end start here.
+    RETURN_IF_ERROR(CancelPlannedCheckIns(txn, sys.tenant, patient, session));
+    const absl::Time end = w.times->end.value_or(w.event.time);
+    for (const CheckInRule& rule : settings.rules) {
+      if (rule.anchor != CheckInAnchor::kAfterSessionEnd) continue;
+      const absl::Time due = end + rule.offset;
+      RETURN_IF_ERROR(PlanCheckIn(txn, sys, patient, session, rule, due,
+                                  due + rule.expire_after, /*move=*/false));
+    }
+    return absl::OkStatus();
+  }
+  // Scheduled or moved: the check-ins before its (current) start. A session
+  // that has started or ended by now gets none.
+  const absl::Time start = w.times->start;
+  if (w.times->end || start <= sys.now) return absl::OkStatus();
+  for (const CheckInRule& rule : settings.rules) {
+    if (rule.anchor != CheckInAnchor::kBeforeSessionStart) continue;
+    const absl::Time due = std::max(start - rule.offset, sys.now);
+    const absl::Time expire = std::min(due + rule.expire_after, start);
+    RETURN_IF_ERROR(PlanCheckIn(txn, sys, patient, session, rule, due, expire,
+                                /*move=*/true));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status FollowUpManager::IngestSessionEvents(absl::Time now,
@@ -1385,7 +1505,9 @@ absl::Status FollowUpManager::IngestSessionEvents(absl::Time now,
         events::EventQuery q;
         q.tenant = tenant;
         q.after = cursor;
-        q.types = {events::EventType::kSessionCompleted,
+        q.types = {events::EventType::kSessionScheduled,
+                   events::EventType::kSessionMoved,
+                   events::EventType::kSessionCompleted,
                    events::EventType::kSessionCancelled};
         q.limit = 100;
         ASSIGN_OR_RETURN(batch, events::ReadEvents(txn, q));
@@ -1399,7 +1521,7 @@ absl::Status FollowUpManager::IngestSessionEvents(absl::Time now,
       absl::Status stop;
       for (const events::EventRecord& e : batch.events) {
         SessionWork w{e, std::nullopt};
-        if (e.type == events::EventType::kSessionCompleted) {
+        if (e.type != events::EventType::kSessionCancelled) {
           absl::StatusOr<SessionTimes> t = lookup(e.resource);
           if (absl::IsNotFound(t.status())) continue;
           if (!t.ok()) {
@@ -1421,73 +1543,12 @@ absl::Status FollowUpManager::IngestSessionEvents(absl::Time now,
               ResourceName::Parse(kSessionPattern, w.event.resource, "session");
           if (!sn.ok() || sn->Get("tenant") != tenant) continue;
           const std::string patient = sn->Get("patient");
-          const std::string& session = w.event.resource;
           CallContext sys =
               SystemCall(*deps_.random,
                          w.times ? "careseal.system/ScheduleFollowUpCheckIns"
                                  : "careseal.system/CancelFollowUpCheckIns",
-                         now, tenant, session, patient);
-          if (!w.times) {
-            RETURN_IF_ERROR(scheduler::CancelPrefix(
-                                txn, absl::StrCat(session, "/followup:"))
-                                .status());
-            RETURN_IF_ERROR(
-                txn.Exec("UPDATE followup_check_ins SET state = ? WHERE "
-                         "tenant = ? AND patient = ? AND session = ? AND "
-                         "state = ?",
-                         {sql::Int(static_cast<int>(CheckInState::kCancelled)),
-                          sql::Text(tenant), sql::Text(patient),
-                          sql::Text(session),
-                          sql::Int(static_cast<int>(CheckInState::kScheduled))})
-                    .status());
-            RETURN_IF_ERROR(Audit(txn, sys));
-            continue;
-          }
-          const absl::Time end = w.times->end.value_or(w.event.time);
-          for (const CheckInRule& rule : settings.rules) {
-            if (rule.anchor != CheckInAnchor::kAfterSessionEnd) continue;
-            CheckIn c;
-            c.tenant = tenant;
-            c.patient = patient;
-            c.id = ScheduledCheckInId(session, rule.id);
-            c.kind = CheckInKind::kScheduled;
-            c.session = session;
-            c.rule_id = rule.id;
-            c.instruments = rule.instruments;
-            c.state = CheckInState::kScheduled;
-            c.due_time = end + rule.offset;
-            c.expire_time = c.due_time + rule.expire_after;
-            c.created_by = ActorOf(sys.principal);
-            c.create_time = now;
-            scheduler::Job job;
-            job.key = absl::StrCat(session, "/followup:", rule.id);
-            job.tenant = tenant;
-            job.kind = kCheckInJobKind;
-            job.due = c.due_time;
-            job.payload = c.Name();
-            ASSIGN_OR_RETURN(bool created, scheduler::Schedule(txn, job));
-            if (!created) continue;  // this session's rule is already planned
-            RETURN_IF_ERROR(
-                txn.Exec(absl::StrCat("INSERT INTO followup_check_ins (",
-                                      kCheckInCols,
-                                      ") VALUES "
-                                      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                                      " ON CONFLICT (tenant, patient, id) DO "
-                                      "NOTHING"),
-                         {sql::Text(c.tenant), sql::Text(c.patient),
-                          sql::Text(c.id), sql::Int(static_cast<int>(c.kind)),
-                          sql::Text(c.session), sql::Text(c.rule_id),
-                          sql::Text(absl::StrJoin(c.instruments, ",")),
-                          sql::Int(static_cast<int>(c.state)),
-                          sql::Int(Us(c.due_time)), sql::Int(0),
-                          sql::Int(Us(c.expire_time)), sql::Int(0),
-                          sql::Text(""), sql::Text(""), sql::Bytes(""),
-                          sql::Text(c.created_by.name),
-                          sql::Int(static_cast<int>(c.created_by.role)),
-                          sql::Text(c.created_by.peer),
-                          sql::Int(Us(c.create_time))})
-                    .status());
-          }
+                         now, tenant, w.event.resource, patient);
+          RETURN_IF_ERROR(ApplySessionEvent(txn, sys, settings, patient, w));
           RETURN_IF_ERROR(Audit(txn, sys));
         }
         if (through > stored) {
@@ -1531,21 +1592,34 @@ absl::Status FollowUpManager::CommitCheckInSent(sql::Txn& txn,
                                                        job.payload, "payload"));
   ASSIGN_OR_RETURN(CheckIn c, LoadCheckIn(txn, *deps_.sealer, n.Get("tenant"),
                                           n.Get("patient"), n.Get("check_in")));
-  if (c.state != CheckInState::kScheduled || message.empty()) {
-    return absl::OkStatus();
+  if (c.state != CheckInState::kScheduled) return absl::OkStatus();
+  if (message.empty()) {
+    // Not sent because its time to be answered had passed (the job ran
+    // late): it expires unsent.
+    if (now < c.expire_time) return absl::OkStatus();
+    c.state = CheckInState::kExpired;
+    RETURN_IF_ERROR(UpdateCheckInState(txn, c));
+    CallContext sys = SystemCall(*deps_.random, "careseal.system/ExpireCheckIn",
+                                 now, c.tenant, c.Name(), c.patient);
+    return Audit(txn, sys);
   }
   ASSIGN_OR_RETURN(TenantSettings settings, LoadSettings(txn, c.tenant));
   absl::Duration remind = absl::ZeroDuration();
   absl::Duration expire = c.expire_time - c.due_time;
+  bool before_start = false;
   for (const CheckInRule& r : settings.rules) {
     if (r.id == c.rule_id) {
       remind = r.reminder_after;
       expire = r.expire_after;
+      before_start = r.anchor == CheckInAnchor::kBeforeSessionStart;
     }
   }
   c.state = CheckInState::kSent;
   c.send_time = now;
-  c.expire_time = now + expire;
+  // Open for expire_after from now; one before a session closes when the
+  // session starts (the planned expiry) at the latest.
+  c.expire_time =
+      before_start ? std::min(now + expire, c.expire_time) : now + expire;
   c.message = message;
   RETURN_IF_ERROR(UpdateCheckInState(txn, c));
   CallContext sys = SystemCall(*deps_.random, "careseal.system/SendCheckIn",
@@ -1558,7 +1632,7 @@ absl::Status FollowUpManager::CommitCheckInSent(sql::Txn& txn,
   scheduler::Job next;
   next.tenant = c.tenant;
   next.payload = c.Name();
-  if (remind > absl::ZeroDuration() && remind < expire) {
+  if (remind > absl::ZeroDuration() && now + remind < c.expire_time) {
     next.key = absl::StrCat(c.Name(), "/remind:1");
     next.kind = kRemindJobKind;
     next.due = now + remind;

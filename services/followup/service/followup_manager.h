@@ -165,7 +165,7 @@ struct CheckInRule {
 
 // CLINICAL.md "Follow-up cadence (defaults)": +2 h home safe; +24 h side
 // effects and blood pressure; +72 h and +7 d PHQ-9 and GAD-7, after the
-// session's end.
+// session's end; PHQ-9 24 h before each session's start.
 std::vector<CheckInRule> DefaultCheckInRules();
 
 // Durable job kinds of this service (services/common/scheduler). Keys:
@@ -181,7 +181,7 @@ inline constexpr char kReescalateJobKind[] = "followup.reescalate";
 // What the follow-up service needs to know of a session (from
 // PreSessionService.GetSession).
 struct SessionTimes {
-  absl::Time start;
+  absl::Time start;               // the current (possibly moved) start
   std::optional<absl::Time> end;  // set once completed
 };
 // Looks a session up by resource name; NOT_FOUND if it does not exist.
@@ -327,19 +327,29 @@ class FollowUpManager {
   // --- Scheduled work (driven by FollowUpModule's scheduler) ---
 
   // Reads the tenants' event logs after this service's durable cursors
-  // (table followup_event_cursors) for SESSION_COMPLETED and
-  // SESSION_CANCELLED. A completed session gets one SCHEDULED check-in and
-  // one job per AFTER_SESSION_END rule (key {session}/followup:{rule}, so a
-  // repeat is impossible); a cancelled one has its pending check-ins
-  // cancelled. The cursor moves in the same transaction. A lookup error
-  // other than NOT_FOUND stops at that event (retried on the next call) and
-  // is returned. Blocking: never on a gRPC or writer thread.
+  // (table followup_event_cursors) for SESSION_SCHEDULED, SESSION_MOVED,
+  // SESSION_COMPLETED and SESSION_CANCELLED, and looks each session up
+  // (its current times):
+  //  * scheduled or moved, not yet started: one SCHEDULED check-in and one
+  //    job per BEFORE_SESSION_START rule, due `offset` before the start (now
+  //    if that has passed) and expiring at the start at the latest; a move
+  //    moves the ones not yet sent;
+  //  * completed: the ones not yet sent before it are cancelled, and each
+  //    AFTER_SESSION_END rule gets its check-in, due `offset` after the end;
+  //  * cancelled: its pending check-ins are cancelled.
+  // Job keys are {session}/followup:{rule}, so a repeat is impossible. The
+  // cursor moves in the same transaction. A lookup error other than
+  // NOT_FOUND stops at that event (retried on the next call) and is
+  // returned. Blocking: never on a gRPC or writer thread.
   absl::Status IngestSessionEvents(absl::Time now, const SessionLookup& lookup);
 
   // The check-in a kCheckInJobKind/kRemindJobKind job is about, as stored.
   absl::StatusOr<CheckIn> CheckInOfJob(const scheduler::Job& job);
   // Commit of a kCheckInJobKind job: the check-in (still SCHEDULED) becomes
-  // SENT with `message`, FOLLOW_UP_SENT, audit, reminder and expiry jobs.
+  // SENT with `message`, FOLLOW_UP_SENT, audit, reminder and expiry jobs. It
+  // is open for its rule's expire_after from now, and one before a session
+  // no later than the session's start. With no `message` (not delivered), a
+  // check-in whose expire_time has passed becomes EXPIRED.
   absl::Status CommitCheckInSent(sql::Txn& txn, const scheduler::Job& job,
                                  absl::Time now, const std::string& message);
   // Commit of a kRemindJobKind job: counts the reminder sent (if any).

@@ -220,13 +220,16 @@ absl::StatusOr<std::unique_ptr<FollowUpModule>> FollowUpModule::Create(
   InternalChannel* internal = env.internal;
   scheduler::Scheduler* sched = module->scheduler_.get();
 
-  // A scheduled check-in: delivered like SendCheckIn, then SENT.
+  // A scheduled check-in: delivered like SendCheckIn, then SENT; one whose
+  // time to be answered passed before it could be sent (the job ran late)
+  // is not delivered and EXPIRES.
   scheduler::Handler checkin;
-  checkin.effect = [manager, results, internal](const scheduler::Job& job,
-                                                absl::Time) -> absl::Status {
+  checkin.effect = [manager, results, internal](
+                       const scheduler::Job& job,
+                       absl::Time now) -> absl::Status {
     ASSIGN_OR_RETURN(CheckIn c, manager->CheckInOfJob(job));
     std::string message;
-    if (c.state == CheckInState::kScheduled) {
+    if (c.state == CheckInState::kScheduled && now < c.expire_time) {
       ASSIGN_OR_RETURN(message, SendToInbox(internal, c, job.key,
                                             CheckInText(*manager, c, false)));
     }
