@@ -137,9 +137,13 @@ std::string TranslateDdlForPostgres(absl::string_view sql) {
     const std::string word = absl::AsciiStrToUpper(sql.substr(i, end - i));
     if (word == "BLOB") {
       out.append("BYTEA");
-    } else if (word == "INTEGER") {
+      return end;
+    }
+    if (word == "INTEGER") {
       out.append("BIGINT");
-    } else if (word == "WITHOUT") {
+      return end;
+    }
+    if (word == "WITHOUT") {
       size_t next = end;
       while (next < sql.size() && absl::ascii_isspace(sql[next])) ++next;
       size_t next_end = next;
@@ -147,10 +151,8 @@ std::string TranslateDdlForPostgres(absl::string_view sql) {
       if (absl::AsciiStrToUpper(sql.substr(next, next_end - next)) == "ROWID") {
         return next_end;  // PostgreSQL's tables have no rowid to leave out
       }
-      absl::StrAppend(&out, sql.substr(i, end - i));
-    } else {
-      absl::StrAppend(&out, sql.substr(i, end - i));
     }
+    absl::StrAppend(&out, sql.substr(i, end - i));
     return end;
   });
   return out;
@@ -202,24 +204,15 @@ class PgConnection final : public Txn {
 
   // One statement (or several, separated by ';') without parameters, over
   // the simple protocol: transaction control and migrations.
-  absl::Status Run(absl::string_view sql, absl::string_view what =
-                                              "statement "
-                                              "failed") {
-    Result res(PQexec(conn_, std::string(sql).c_str()));
-    ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      return PgError(conn_, res.get(), what);
-    }
-    return absl::OkStatus();
+  absl::Status Run(absl::string_view sql,
+                   absl::string_view what = "statement failed") {
+    return RunSimple(sql, what).status();
   }
 
   // COMMIT, checking that it committed: on a transaction that failed,
   // PostgreSQL answers COMMIT with ROLLBACK.
   absl::Status Commit() {
-    Result res(PQexec(conn_, "COMMIT"));
-    ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK)
-      return PgError(conn_, res.get(), "commit failed");
+    ASSIGN_OR_RETURN(Result res, RunSimple("COMMIT", "commit failed"));
     if (std::strcmp(PQcmdStatus(res.get()), "COMMIT") != 0) {
       return Error(absl::StatusCode::kInternal, "STORE_ERROR",
                    "commit failed: the transaction was rolled back");
@@ -311,6 +304,17 @@ class PgConnection final : public Txn {
     return Run(writer ? "SET synchronous_commit TO on; SET TIME ZONE 'UTC'"
                       : "SET TIME ZONE 'UTC'",
                "setting up the connection failed");
+  }
+
+  // `sql` over the simple protocol; its result if it succeeded.
+  absl::StatusOr<Result> RunSimple(absl::string_view sql,
+                                   absl::string_view what) {
+    Result res(PQexec(conn_, std::string(sql).c_str()));
+    ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      return PgError(conn_, res.get(), what);
+    }
+    return res;
   }
 
   absl::StatusOr<Result> Execute(absl::string_view sql,
