@@ -53,19 +53,6 @@ std::string Badge(int unread) {
   return absl::StrCat("<span class=\"badge\">", unread, " unread</span>");
 }
 
-// A request id from the form if it looks like one (a double-submitted form
-// then sends once), else a new one.
-std::string RequestIdFrom(const httplib::Request& req) {
-  const std::string id = req.get_param_value("request_id");
-  if (id.size() != 36) return client::NewRequestId();
-  for (char c : id) {
-    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != '-') {
-      return client::NewRequestId();
-    }
-  }
-  return id;
-}
-
 std::string ComposeFields(bool with_subject) {
   std::string out;
   if (with_subject) {
@@ -92,6 +79,17 @@ std::string ComposeFields(bool with_subject) {
 }
 
 }  // namespace
+
+std::string PortalServer::Impl::RequestIdFrom(const httplib::Request& req) {
+  const std::string id = req.get_param_value("request_id");
+  if (id.size() != 36) return client::NewRequestId();
+  for (char c : id) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != '-') {
+      return client::NewRequestId();
+    }
+  }
+  return id;
+}
 
 absl::Status PortalServer::Impl::RefreshThreads(
     const Ctx& ctx, std::vector<PortalThread>* threads) {

@@ -1,7 +1,7 @@
 // Internal to careseal-portal: the server's state and page handlers, shared
 // by portal_server.cc (links, verification, tasks, consent) and the page
-// files instruction_pages.cc, checkin_pages.cc and message_pages.cc. Not a
-// public header.
+// files instruction_pages.cc, checkin_pages.cc, message_pages.cc and
+// consent_choice_pages.cc. Not a public header.
 #ifndef CARESEAL_CLIENTS_PORTAL_PORTAL_IMPL_H_
 #define CARESEAL_CLIENTS_PORTAL_PORTAL_IMPL_H_
 
@@ -374,24 +374,32 @@ struct PortalServer::Impl {
     const PortalSession& s = *ctx.session;
     auto as = AsPatient(s);
     if (!as.ok()) return SessionEnded(res);
-    v1::ListConsentsRequest list;
-    list.set_parent(s.patient);
-    list.set_state(v1::CONSENT_STATE_PENDING);
-    list.set_page_size(20);
-    auto pending = consent->ListConsents(list, *as);
-    if (!pending.ok()) return ServiceRefused(res, ctx, pending.status());
+    // Forms to sign (PENDING) and signed forms the patient may withdraw
+    // (ACTIVE).
     std::vector<PortalTask> fresh;
-    for (const v1::Consent& c : pending->consents()) {
-      PortalTask t;
-      t.kind = TaskKind::kConsent;
-      t.consent = c.name();
-      v1::GetConsentDocumentRequest get;
-      get.set_name(c.name());
-      auto as_doc = AsPatient(s);
-      if (!as_doc.ok()) return SessionEnded(res);
-      auto doc = consent->GetConsentDocument(get, *as_doc);
-      t.title = doc.ok() ? doc->title() : "Consent form";
-      fresh.push_back(std::move(t));
+    for (v1::ConsentState state :
+         {v1::CONSENT_STATE_PENDING, v1::CONSENT_STATE_ACTIVE}) {
+      v1::ListConsentsRequest list;
+      list.set_parent(s.patient);
+      list.set_state(state);
+      list.set_page_size(20);
+      auto as_list = AsPatient(s);
+      if (!as_list.ok()) return SessionEnded(res);
+      auto listed = consent->ListConsents(list, *as_list);
+      if (!listed.ok()) return ServiceRefused(res, ctx, listed.status());
+      for (const v1::Consent& c : listed->consents()) {
+        PortalTask t;
+        t.kind = TaskKind::kConsent;
+        t.consent = c.name();
+        t.active = state == v1::CONSENT_STATE_ACTIVE;
+        v1::GetConsentDocumentRequest get;
+        get.set_name(c.name());
+        auto as_doc = AsPatient(s);
+        if (!as_doc.ok()) return SessionEnded(res);
+        auto doc = consent->GetConsentDocument(get, *as_doc);
+        t.title = doc.ok() ? doc->title() : "Consent form";
+        fresh.push_back(std::move(t));
+      }
     }
     // Instructions and check-ins come from other services: if one cannot
     // answer, the rest of the list is still shown, with a notice.
@@ -432,19 +440,33 @@ struct PortalServer::Impl {
           it->checklist_done = f.checklist_done;
         }
         if (f.kind == TaskKind::kCheckIn) it->note = f.note;
+        if (f.kind == TaskKind::kConsent) it->active = f.active;
       }
       merged = live;
     });
-    std::string consents, instructions, checkins;
+    std::string consents, signed_forms, instructions, checkins;
     for (size_t i = 0; i < merged.tasks.size(); ++i) {
       const PortalTask& t = merged.tasks[i];
       switch (t.kind) {
         case TaskKind::kConsent:
-          if (!t.receipt_file.empty()) {
-            absl::StrAppend(&consents, "<li>Signed: ", Esc(t.title),
-                            " — <a href=\"/receipt/", i,
-                            "\" download=\"consent-receipt.json\">download "
-                            "the receipt</a></li>");
+          if (t.withdrawn_here) {
+            absl::StrAppend(&signed_forms, "<li>Withdrawn: ", Esc(t.title),
+                            "</li>");
+          } else if (t.declined_here) {
+            absl::StrAppend(&consents, "<li>Declined: ", Esc(t.title),
+                            " — nothing was signed</li>");
+          } else if (!t.receipt_file.empty() || (t.listed && t.active)) {
+            absl::StrAppend(&signed_forms, "<li>Signed: ", Esc(t.title));
+            if (!t.receipt_file.empty()) {
+              absl::StrAppend(&signed_forms, " — <a href=\"/receipt/", i,
+                              "\" download=\"consent-receipt.json\">download "
+                              "the receipt</a>");
+            }
+            if (t.listed && t.active) {
+              absl::StrAppend(&signed_forms, " — <a href=\"/consent/", i,
+                              "/withdraw\">Withdraw my consent</a>");
+            }
+            absl::StrAppend(&signed_forms, "</li>");
           } else if (t.listed) {
             absl::StrAppend(&consents, "<li><a href=\"/consent/", i,
                             "\">Read and sign: ", Esc(t.title), "</a></li>");
@@ -485,6 +507,13 @@ struct PortalServer::Impl {
                       "id=\"h-consents\">Forms to sign</h2><ul "
                       "class=\"tasks\">",
                       consents, "</ul></section>");
+    }
+    if (!signed_forms.empty()) {
+      absl::StrAppend(&body,
+                      "<section aria-labelledby=\"h-signed\"><h2 "
+                      "id=\"h-signed\">Your signed forms</h2><ul "
+                      "class=\"tasks\">",
+                      signed_forms, "</ul></section>");
     }
     if (!instructions.empty()) {
       absl::StrAppend(&body,
@@ -541,6 +570,9 @@ struct PortalServer::Impl {
     if (!t.receipt_file.empty()) {
       return res.set_redirect(absl::StrCat("/done/", n), 303);
     }
+    if (t.declined_here) {
+      return res.set_redirect(absl::StrCat("/consent/", n, "/declined"), 303);
+    }
     auto as = AsPatient(s);
     if (!as.ok()) return SessionEnded(res);
     v1::GetConsentDocumentRequest get;
@@ -588,7 +620,9 @@ struct PortalServer::Impl {
           "name</label><input type=\"text\" id=\"printed_name\" "
           "name=\"printed_name\" autocomplete=\"name\" required "
           "maxlength=\"200\"></p><p><button type=\"submit\" name=\"intent\" "
-          "value=\"agree\">I agree and sign</button></p></form>");
+          "value=\"agree\">I agree and sign</button></p></form><p><a "
+          "href=\"/consent/",
+          n, "/decline\">I do not want to sign this form</a></p>");
     }
     Html(res, 200, doc->title(),
          absl::StrCat("<h1>", Esc(doc->title()),
@@ -785,7 +819,8 @@ struct PortalServer::Impl {
   static bool TaskDone(const PortalTask& t) {
     switch (t.kind) {
       case TaskKind::kConsent:
-        return !t.receipt_file.empty();
+        return !t.receipt_file.empty() || t.active || t.declined_here ||
+               t.withdrawn_here;
       case TaskKind::kInstructions:
         return t.checklist_done;
       case TaskKind::kCheckIn:
@@ -833,6 +868,18 @@ struct PortalServer::Impl {
   // Submits every complete, unsent instrument of task `n`; stores the
   // results in the session. Returns the first error.
   absl::Status SubmitDue(const Ctx& ctx, int n);
+
+  // ---- consent_choice_pages.cc ----------------------------------------
+  void DeclineForm(const httplib::Request& req, httplib::Response& res);
+  void Decline(const httplib::Request& req, httplib::Response& res);
+  void Declined(const httplib::Request& req, httplib::Response& res);
+  void WithdrawForm(const httplib::Request& req, httplib::Response& res);
+  void Withdraw(const httplib::Request& req, httplib::Response& res);
+  void Withdrawn(const httplib::Request& req, httplib::Response& res);
+
+  // A request id from the form's hidden `request_id` if it looks like one
+  // (a double-submitted form then acts once), else a new one.
+  static std::string RequestIdFrom(const httplib::Request& req);
 
   // ---- message_pages.cc -----------------------------------------------
   void Threads(const httplib::Request& req, httplib::Response& res);

@@ -270,6 +270,12 @@ absl::StatusOr<std::unique_ptr<PortalServer>> PortalServer::Start(
   http.Get("/tasks", route(&Impl::Tasks));
   http.Get(R"(/consent/(\d{1,4}))", route(&Impl::ConsentPage));
   http.Post(R"(/consent/(\d{1,4})/sign)", route(&Impl::Sign));
+  http.Get(R"(/consent/(\d{1,4})/decline)", route(&Impl::DeclineForm));
+  http.Post(R"(/consent/(\d{1,4})/decline)", route(&Impl::Decline));
+  http.Get(R"(/consent/(\d{1,4})/declined)", route(&Impl::Declined));
+  http.Get(R"(/consent/(\d{1,4})/withdraw)", route(&Impl::WithdrawForm));
+  http.Post(R"(/consent/(\d{1,4})/withdraw)", route(&Impl::Withdraw));
+  http.Get(R"(/consent/(\d{1,4})/withdrawn)", route(&Impl::Withdrawn));
   http.Get(R"(/done/(\d{1,4}))", route(&Impl::Done));
   http.Get(R"(/receipt/(\d{1,4}))", route(&Impl::Receipt));
   http.Post("/logout", route(&Impl::Logout));

@@ -43,13 +43,16 @@ struct CheckInProgress {
 // new listing updates tasks in place and appends new ones.
 struct PortalTask {
   TaskKind kind = TaskKind::kConsent;
-  bool listed = true;  // pending at the latest listing
+  bool listed = true;  // pending (or a signed consent) at the latest listing
   std::string title;   // shown in the task list
   // kConsent
   std::string consent;            // tenants/t/patients/p/consents/c
   std::string document_sha256;    // of the document last shown (raw bytes)
   std::string signature_meaning;  // as last shown
   std::string receipt_file;       // set once signed through this session
+  bool active = false;            // ACTIVE (signed) at the latest listing
+  bool declined_here = false;     // declined through this session
+  bool withdrawn_here = false;    // withdrawn through this session
   // kInstructions
   std::string session;              // tenants/t/patients/p/sessions/s
   std::string instructions_sha256;  // content_sha256 of the version shown

@@ -415,6 +415,111 @@ TEST_F(PortalTest, SigningTokenCountsOnlyForTheConsentTheLinkTargets) {
   EXPECT_FALSE(Check().valid());
 }
 
+// Declining: a confirmation page, then DeclineConsent with the form's
+// signing token; the consent is REJECTED, nothing is signed, and the form
+// can no longer be signed here.
+TEST_F(PortalTest, PatientDeclinesAFormAndNothingIsSigned) {
+  Browser b = NewBrowser();
+  ASSERT_EQ(OpenAndVerify(b, "1984-02-29")->status, 303);
+  ASSERT_EQ(b.Get("/tasks")->status, 200);
+  auto page = b.Get("/consent/0");
+  ASSERT_EQ(page->status, 200) << page->body;
+  EXPECT_TRUE(absl::StrContains(page->body, "href=\"/consent/0/decline\""));
+  auto confirm = b.Get("/consent/0/decline");
+  ASSERT_EQ(confirm->status, 200) << confirm->body;
+  EXPECT_TRUE(absl::StrContains(confirm->body, "Decline this form?"));
+  const std::string csrf = CsrfOf(confirm->body);
+  // Without the button's intent, or without the form's token: nothing.
+  EXPECT_EQ(b.Post("/consent/0/decline", {{"csrf", csrf}})->status, 400);
+  EXPECT_EQ(b.Post("/consent/0/decline", {{"intent", "decline"}})->status, 403);
+  v1::GetConsentRequest get;
+  get.set_name(consent_);
+  EXPECT_EQ(ehr_consent_.GetConsent(get)->consent().state(),
+            v1::CONSENT_STATE_PENDING);
+
+  auto declined = b.Post("/consent/0/decline",
+                         {{"csrf", csrf},
+                          {"intent", "decline"},
+                          {"reason", "I want to talk to my doctor first."}});
+  ASSERT_EQ(declined->status, 303) << declined->body;
+  EXPECT_EQ(declined->get_header_value("Location"), "/consent/0/declined");
+  auto shown = b.Get("/consent/0/declined");
+  ASSERT_EQ(shown->status, 200);
+  EXPECT_TRUE(absl::StrContains(shown->body, "You declined this form"));
+  EXPECT_EQ(ehr_consent_.GetConsent(get)->consent().state(),
+            v1::CONSENT_STATE_REJECTED);
+  EXPECT_FALSE(Check().valid());
+
+  auto tasks = b.Get("/tasks");
+  EXPECT_TRUE(absl::StrContains(tasks->body, "Declined: "));
+  EXPECT_FALSE(absl::StrContains(tasks->body, "Read and sign"));
+  // The signing token is spent: signing or declining again does nothing.
+  auto sign = b.Post("/consent/0/sign", SignForm(csrf));
+  EXPECT_EQ(sign->status, 409);
+  EXPECT_EQ(
+      b.Post("/consent/0/decline", {{"csrf", csrf}, {"intent", "decline"}})
+          ->status,
+      409);
+  EXPECT_EQ(ehr_consent_.GetConsent(get)->consent().state(),
+            v1::CONSENT_STATE_REJECTED);
+}
+
+// Withdrawing: a signed form is listed under "Your signed forms", also in a
+// later session opened from a task-list link; after the confirmation page
+// CheckConsent answers WITHDRAWN at once.
+TEST_F(PortalTest, PatientWithdrawsASignedConsentInALaterSession) {
+  {
+    Browser b = NewBrowser();
+    ASSERT_EQ(OpenAndVerify(b, "1984-02-29")->status, 303);
+    ASSERT_EQ(b.Get("/tasks")->status, 200);
+    auto page = b.Get("/consent/0");
+    ASSERT_EQ(b.Post("/consent/0/sign", SignForm(CsrfOf(page->body)))->status,
+              303);
+    auto tasks = b.Get("/tasks");
+    EXPECT_TRUE(absl::StrContains(tasks->body, "Your signed forms"));
+    EXPECT_TRUE(absl::StrContains(tasks->body, "href=\"/receipt/0\""));
+    EXPECT_TRUE(absl::StrContains(tasks->body, "href=\"/consent/0/withdraw\""));
+  }
+  ASSERT_TRUE(Check().valid());
+
+  v1::CreatePatientLinkRequest link;
+  link.set_parent(patient_);
+  link.set_factor(v1::LINK_FACTOR_DATE_OF_BIRTH);
+  auto list_link = ehr_identity_.CreatePatientLink(link);
+  ASSERT_TRUE(list_link.ok()) << list_link.status();
+  link_ = list_link->link_token();
+  Browser b = NewBrowser();
+  ASSERT_EQ(OpenAndVerify(b, "1984-02-29")->status, 303);
+  auto tasks = b.Get("/tasks");
+  ASSERT_EQ(tasks->status, 200);
+  EXPECT_TRUE(absl::StrContains(tasks->body, "Your signed forms"));
+  EXPECT_TRUE(absl::StrContains(tasks->body, "href=\"/consent/0/withdraw\""))
+      << tasks->body;
+  auto confirm = b.Get("/consent/0/withdraw");
+  ASSERT_EQ(confirm->status, 200) << confirm->body;
+  EXPECT_TRUE(absl::StrContains(confirm->body, "Withdraw your consent?"));
+  EXPECT_TRUE(absl::StrContains(confirm->body, "It takes effect at once"));
+  const std::string csrf = CsrfOf(confirm->body);
+  EXPECT_EQ(b.Post("/consent/0/withdraw", {{"intent", "withdraw"}})->status,
+            403);
+  EXPECT_EQ(b.Post("/consent/0/withdraw", {{"csrf", csrf}})->status, 400);
+  EXPECT_TRUE(Check().valid());
+
+  auto withdrawn = b.Post(
+      "/consent/0/withdraw",
+      {{"csrf", csrf}, {"intent", "withdraw"}, {"reason", "Changed my mind."}});
+  ASSERT_EQ(withdrawn->status, 303) << withdrawn->body;
+  EXPECT_EQ(withdrawn->get_header_value("Location"), "/consent/0/withdrawn");
+  EXPECT_TRUE(absl::StrContains(b.Get("/consent/0/withdrawn")->body,
+                                "Your consent is withdrawn"));
+  const v1::CheckConsentResponse check = Check();
+  EXPECT_FALSE(check.valid());
+  EXPECT_EQ(check.reason(), v1::CONSENT_CHECK_REASON_WITHDRAWN);
+  tasks = b.Get("/tasks");
+  EXPECT_TRUE(absl::StrContains(tasks->body, "Withdrawn: "));
+  EXPECT_FALSE(absl::StrContains(tasks->body, "href=\"/consent/0/withdraw\""));
+}
+
 TEST_F(PortalTest, PostWithoutCsrfTokenIsRefusedAndSignsNothing) {
   Browser b = NewBrowser();
   // Verification itself needs the token, and a refused one costs no try.
