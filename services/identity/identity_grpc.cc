@@ -155,8 +155,10 @@ Done<T> Reply(Finisher finish, Convert convert) {
 
 void AddIdentityPolicy(Policy& policy) {
   using R = Role;
-  policy.Allow(IDENTITY_METHOD(GetTenant),
-               {R::kAdmin, R::kEhrSystem, R::kClinician, R::kAuditor});
+  // System: the pre-session scheduler writes times in the tenant's zone.
+  policy.Allow(
+      IDENTITY_METHOD(GetTenant),
+      {R::kAdmin, R::kEhrSystem, R::kClinician, R::kAuditor, R::kSystem});
   policy.Allow(IDENTITY_METHOD(ListTenants), {R::kAdmin});
   policy.Allow(IDENTITY_METHOD(CreateTenant), {R::kAdmin});
   policy.Allow(IDENTITY_METHOD(UpdateTenant), {R::kAdmin});

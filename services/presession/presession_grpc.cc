@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "careseal/v1/consent.grpc.pb.h"
+#include "careseal/v1/identity.grpc.pb.h"
 #include "services/common/grpc/proto_role.h"
 #include "services/common/macros.h"
 #include "services/common/platform/resource_name.h"
@@ -345,6 +346,57 @@ absl::Status WithConsent(InternalChannel* internal, PreSessionManager* manager,
   return absl::OkStatus();
 }
 
+// Asks IdentityService.GetTenant for the tenant's time zone over the
+// in-process channel, as CareSeal itself; completes on gRPC's callback
+// threads. UTC when the tenant has none (or an unknown one), is not
+// registered there, or no IdentityService is hosted.
+class TenantZoneLookup : public std::enable_shared_from_this<TenantZoneLookup> {
+ public:
+  using DoneFn = std::function<void(absl::StatusOr<absl::TimeZone>)>;
+
+  TenantZoneLookup(std::shared_ptr<grpc::Channel> channel,
+                   absl::string_view tenant, DoneFn done)
+      : stub_(v1::IdentityService::NewStub(channel)), done_(std::move(done)) {
+    req_.set_name(absl::StrCat("tenants/", tenant));
+  }
+
+  void Start() {
+    ctx_.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(10));
+    auto self = shared_from_this();
+    stub_->async()->GetTenant(&ctx_, &req_, &resp_, [self](grpc::Status s) {
+      self->done_(self->Zone(s));
+    });
+  }
+
+ private:
+  absl::StatusOr<absl::TimeZone> Zone(const grpc::Status& s) {
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND ||
+        s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      return absl::UTCTimeZone();
+    }
+    if (!s.ok()) {
+      return Error(absl::StatusCode::kUnavailable,
+                   "IDENTITY_SERVICE_UNAVAILABLE",
+                   absl::StrCat("the clinic's time zone could not be looked "
+                                "up (",
+                                s.error_message(), "); nothing was scheduled"));
+    }
+    absl::TimeZone tz;
+    if (resp_.tenant().time_zone().empty() ||
+        !absl::LoadTimeZone(resp_.tenant().time_zone(), &tz)) {
+      return absl::UTCTimeZone();
+    }
+    return tz;
+  }
+
+  std::unique_ptr<v1::IdentityService::Stub> stub_;
+  DoneFn done_;
+  grpc::ClientContext ctx_;
+  v1::GetTenantRequest req_;
+  v1::GetTenantResponse resp_;
+};
+
 absl::StatusOr<int> VersionNumber(const ResourceName& n) {
   const std::string& v = n.Get("version");
   if (v == "latest") return 0;
@@ -484,14 +536,33 @@ grpc::ServerUnaryReactor* PreSessionGrpc::CreateSessionSeries(
               in.session_duration,
               FromDuration(p.session_duration(), "plan.session_duration"));
         }
-        manager_->CreateSeries(
-            call, std::move(in),
-            Reply<SeriesResult>(finish, [resp](const SeriesResult& r) {
-              ToProto(r.series, resp->mutable_session_series());
-              for (const Session& s : r.sessions) {
-                ToProto(s, resp->add_sessions());
-              }
-            }));
+        auto create = [this, &call, finish, resp](SeriesInput in) {
+          manager_->CreateSeries(
+              call, std::move(in),
+              Reply<SeriesResult>(finish, [resp](const SeriesResult& r) {
+                ToProto(r.series, resp->mutable_session_series());
+                for (const Session& s : r.sessions) {
+                  ToProto(s, resp->add_sessions());
+                }
+              }));
+        };
+        if (!p.has_first_start_time()) {  // explicit start times
+          create(std::move(in));
+          return absl::OkStatus();
+        }
+        // A pattern counts days in the clinic's time zone.
+        ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+                         internal_->Get());
+        const std::string tenant = in.tenant;
+        auto lookup = std::make_shared<TenantZoneLookup>(
+            channel, tenant,
+            [finish, create,
+             in = std::move(in)](absl::StatusOr<absl::TimeZone> zone) mutable {
+              if (!zone.ok()) return finish(zone.status());
+              in.zone = *zone;
+              create(std::move(in));
+            });
+        lookup->Start();
         return absl::OkStatus();
       });
 }

@@ -143,8 +143,17 @@ absl::Status CheckLength(absl::string_view field, absl::string_view value,
   return absl::OkStatus();
 }
 
-std::string ShortTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M UTC", t, absl::UTCTimeZone());
+// A time as a patient reads it, in the clinic's zone with its
+// abbreviation: "Wednesday, November 25 at 9:00 AM CST".
+std::string PatientTime(absl::Time t, absl::TimeZone tz) {
+  const std::string padded =
+      absl::FormatTime("%A, %B %e at %l:%M %p %Z", t, tz);
+  std::string out;  // %e and %l pad with a space
+  for (char c : padded) {
+    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+    out += c;
+  }
+  return out;
 }
 
 // Parses "{session}/deliver:{offset}" and "{session}/remind:{offset}:{n}".
@@ -996,7 +1005,7 @@ void PreSessionManager::CreateSeries(CallContext& call, SeriesInput in,
   }
   absl::StatusOr<std::vector<PlannedSession>> planned;
   if (valid.ok()) {
-    planned = ExpandSessionPlan(in.plan, call.now, absl::UTCTimeZone());
+    planned = ExpandSessionPlan(in.plan, call.now, in.zone);
     if (!planned.ok()) valid = planned.status();
   }
   if (!valid.ok()) return done(valid);
@@ -1842,7 +1851,8 @@ void PreSessionManager::OverrideReadiness(CallContext& call, OverrideInput in,
 namespace {
 
 std::string InstructionsText(const Session& s, const TemplateVersion& v,
-                             bool reminder) {
+                             bool reminder, absl::TimeZone tz) {
+  auto when = [&](absl::Time t) { return PatientTime(t, tz); };
   const InstructionContent& c = v.content;
   std::string text;
   if (reminder) {
@@ -1850,18 +1860,17 @@ std::string InstructionsText(const Session& s, const TemplateVersion& v,
                     "Reminder: please read and acknowledge your pre-session "
                     "instructions.\n\n");
   }
-  absl::StrAppend(&text, c.title, "\n\nYour infusion starts ",
-                  ShortTime(s.start));
-  if (!s.location.empty()) absl::StrAppend(&text, " at ", s.location);
+  absl::StrAppend(&text, c.title, "\n\nYour infusion starts ", when(s.start));
+  if (!s.location.empty()) absl::StrAppend(&text, " (", s.location, ")");
   absl::StrAppend(&text, ".\n");
   if (c.arrival_lead > absl::ZeroDuration()) {
-    absl::StrAppend(&text, "Please arrive by ",
-                    ShortTime(s.start - c.arrival_lead), ".\n");
+    absl::StrAppend(&text, "Please arrive by ", when(s.start - c.arrival_lead),
+                    ".\n");
   }
   absl::StrAppend(&text, "No solid food after ",
-                  ShortTime(s.start - c.solids_cutoff), ".\n",
+                  when(s.start - c.solids_cutoff), ".\n",
                   "Clear liquids only until ",
-                  ShortTime(s.start - c.clear_liquids_cutoff), ".\n");
+                  when(s.start - c.clear_liquids_cutoff), ".\n");
   if (c.escort_required) {
     absl::StrAppend(&text,
                     "An adult must take you home: have their name and phone "
@@ -1904,6 +1913,10 @@ absl::StatusOr<DeliveryWork> PreSessionManager::PrepareDelivery(
   ASSIGN_OR_RETURN(JobKey k, ParseJobKey(job.key));
   ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kSessionPattern,
                                                        payload.session, "key"));
+  absl::TimeZone tz = absl::UTCTimeZone();
+  if (deps_.tenant_zone) {
+    ASSIGN_OR_RETURN(tz, deps_.tenant_zone(n.Get("tenant")));
+  }
   RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
     ASSIGN_OR_RETURN(
         SessionRow row,
@@ -1918,7 +1931,7 @@ absl::StatusOr<DeliveryWork> PreSessionManager::PrepareDelivery(
     work.send = true;
     work.patient_name = s.PatientName();
     work.thread_subject = "Before your infusion";
-    work.text = InstructionsText(s, v, k.reminder);
+    work.text = InstructionsText(s, v, k.reminder, tz);
     work.thread_request_seed = absl::StrCat("presession-thread:", s.Name());
     // Not the job's due time: a retry after a failure moves it. A move of
     // the session changes the start, and is a new message.

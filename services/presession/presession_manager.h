@@ -63,6 +63,11 @@ struct PreSessionDeps {
   // Called after a write scheduled a job that may be due now (wakes the
   // scheduler loop); may be empty.
   std::function<void()> wake;
+  // The tenant's time zone (IdentityService's Tenant.time_zone), in which
+  // instruction messages give times; blocking (scheduler thread only). An
+  // error fails the delivery attempt (retried). Empty: UTC.
+  std::function<absl::StatusOr<absl::TimeZone>(const std::string& tenant)>
+      tenant_zone;
 };
 
 struct SettingsUpdate {
@@ -92,6 +97,9 @@ struct SeriesInput {
   Series series;  // procedure_code, clinician, location, template, dose ref
   SessionPlan plan;
   std::optional<absl::Duration> session_duration;
+  // The clinic's time zone: a pattern's days keep the first session's local
+  // time of day across daylight-saving changes.
+  absl::TimeZone zone = absl::UTCTimeZone();
 };
 
 struct SeriesResult {

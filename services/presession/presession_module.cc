@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "careseal/v1/identity.grpc.pb.h"
 #include "careseal/v1/messaging.grpc.pb.h"
 #include "services/common/macros.h"
 #include "services/common/platform/idempotency.h"
@@ -78,6 +79,37 @@ absl::StatusOr<std::string> SendToInbox(InternalChannel* internal,
   return message_resp.message().name();
 }
 
+// The tenant's time zone from IdentityService.GetTenant over the in-process
+// channel (blocking; scheduler thread only). UTC when the tenant has none
+// (or an unknown one), is not registered there, or no IdentityService is
+// hosted; another error is returned (the delivery is retried).
+absl::StatusOr<absl::TimeZone> TenantZone(InternalChannel* internal,
+                                          const std::string& tenant) {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, internal->Get());
+  auto stub = v1::IdentityService::NewStub(channel);
+  v1::GetTenantRequest req;
+  req.set_name(absl::StrCat("tenants/", tenant));
+  v1::GetTenantResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::Status s = stub->GetTenant(&ctx, req, &resp);
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND ||
+      s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return absl::UTCTimeZone();
+  }
+  if (!s.ok()) {
+    return Error(absl::StatusCode::kUnavailable, "IDENTITY_SERVICE_UNAVAILABLE",
+                 absl::StrCat("looking up the tenant's time zone failed: ",
+                              s.error_message()));
+  }
+  absl::TimeZone tz;
+  if (resp.tenant().time_zone().empty() ||
+      !absl::LoadTimeZone(resp.tenant().time_zone(), &tz)) {
+    return absl::UTCTimeZone();
+  }
+  return tz;
+}
+
 }  // namespace
 
 PreSessionOptions PreSessionOptionsFromFlags() {
@@ -105,6 +137,9 @@ absl::StatusOr<std::unique_ptr<PreSessionModule>> PreSessionModule::Create(
   deps.random = env.random;
   deps.sealer = env.sealer;
   deps.wake = [sched] { sched->Wake(); };
+  deps.tenant_zone = [internal = env.internal](const std::string& tenant) {
+    return TenantZone(internal, tenant);
+  };
   module->manager_ = std::make_unique<PreSessionManager>(deps);
   module->grpc_ = std::make_unique<PreSessionGrpc>(env.edge(), env.internal,
                                                    module->manager_.get());

@@ -21,6 +21,7 @@
 #include "clients/cpp/audit_client.h"
 #include "clients/cpp/consent_client.h"
 #include "clients/cpp/events_client.h"
+#include "clients/cpp/identity_client.h"
 #include "clients/cpp/messaging_client.h"
 #include "clients/cpp/presession_client.h"
 #include "gtest/gtest.h"
@@ -427,6 +428,94 @@ TEST_F(PreSessionTest, SessionBookedAtShortNoticeIsDeliveredAtOnce) {
   // One reminder 12 h later; the second would fall at the start: none.
   StepUntil(FromTs(s.start_time()) + absl::Hours(1));
   EXPECT_EQ(Inbox(patient).size(), 3u);
+}
+
+// The instruction message gives every time in the clinic's time zone (the
+// tenant's time_zone in IdentityService), with the zone's abbreviation:
+// fasting cut-offs in UTC would be misread by a patient.
+TEST_F(PreSessionTest, InstructionMessageGivesTimesInTheClinicsZone) {
+  client::IdentityClient identity(server_.ChannelFor(kAdmin));
+  v1::CreateTenantRequest tenant;
+  tenant.set_tenant_id("clinic-a");
+  tenant.mutable_tenant()->set_display_name("Clinic A");
+  tenant.mutable_tenant()->set_time_zone("America/Chicago");
+  ASSERT_TRUE(identity.CreateTenant(tenant).ok());
+  PublishInstructions();
+  absl::TimeZone chicago;
+  ASSERT_TRUE(absl::LoadTimeZone("America/Chicago", &chicago));
+  // 9:00 AM in Chicago three days from now; in winter (CST) or summer (CDT).
+  const absl::CivilDay day = absl::ToCivilDay(Now(), chicago) + 3;
+  const absl::Time start = absl::FromCivil(
+      absl::CivilSecond(day.year(), day.month(), day.day(), 9, 0, 0), chicago);
+  const std::string zone = chicago.At(start).is_dst ? "CDT" : "CST";
+  const std::string patient = "tenants/clinic-a/patients/p-102";
+  ASSERT_FALSE(CreateSession(patient, start).name().empty());
+  StepUntil(start - absl::Hours(48));
+  auto inbox = Inbox(patient);
+  ASSERT_EQ(inbox.size(), 1u);
+  const std::string& text = inbox[0].text();
+  const std::string weekday = absl::FormatTime("%A, %B ", start, chicago);
+  EXPECT_TRUE(absl::StrContains(
+      text, absl::StrCat("Your infusion starts ", weekday, day.day(),
+                         " at 9:00 AM ", zone, " (Suite 2).")))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "arrive by " + weekday +
+                                          std::to_string(day.day()) +
+                                          " at 8:30 AM " + zone))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "No solid food after " + weekday +
+                                          std::to_string(day.day()) +
+                                          " at 3:00 AM " + zone))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "Clear liquids only until " + weekday +
+                                          std::to_string(day.day()) +
+                                          " at 7:00 AM " + zone))
+      << text;
+  EXPECT_FALSE(absl::StrContains(text, "UTC")) << text;
+}
+
+// A series pattern counts days in the clinic's time zone: across the next
+// daylight-saving change every infusion is still at 9:00 AM local time (in
+// UTC arithmetic those after the change would move by an hour).
+TEST_F(PreSessionTest, SeriesKeepsTheClinicsLocalTimeAcrossDaylightSaving) {
+  client::IdentityClient identity(server_.ChannelFor(kAdmin));
+  v1::CreateTenantRequest tenant;
+  tenant.set_tenant_id("clinic-a");
+  tenant.mutable_tenant()->set_display_name("Clinic A");
+  tenant.mutable_tenant()->set_time_zone("America/Chicago");
+  ASSERT_TRUE(identity.CreateTenant(tenant).ok());
+  PublishInstructions();
+  absl::TimeZone chicago;
+  ASSERT_TRUE(absl::LoadTimeZone("America/Chicago", &chicago));
+  absl::TimeZone::CivilTransition change;
+  ASSERT_TRUE(chicago.NextTransition(Now() + absl::Hours(24 * 7), &change));
+  // Induction 3/2/1 two days apart, starting four days before the change.
+  const absl::CivilDay first_day = absl::CivilDay(change.from) - 4;
+  const absl::Time first =
+      absl::FromCivil(absl::CivilSecond(first_day.year(), first_day.month(),
+                                        first_day.day(), 9, 0, 0),
+                      chicago);
+  v1::CreateSessionSeriesRequest create;
+  create.set_parent("tenants/clinic-a/patients/p-103");
+  create.mutable_session_series()->set_procedure_code(kProcedure);
+  *create.mutable_plan()->mutable_first_start_time() = Ts(first);
+  for (int w : {3, 2, 1}) {
+    create.mutable_plan()->add_induction_sessions_per_week(w);
+  }
+  auto series = ehr_.CreateSessionSeries(create);
+  ASSERT_TRUE(series.ok()) << series.status();
+  ASSERT_EQ(series->sessions_size(), 6);
+  const int days[] = {0, 2, 4, 7, 9, 14};
+  bool crossed = false;
+  for (int i = 0; i < 6; ++i) {
+    const absl::Time start = FromTs(series->sessions(i).start_time());
+    const absl::CivilSecond local = absl::ToCivilSecond(start, chicago);
+    EXPECT_EQ(absl::CivilDay(local), first_day + days[i]) << i;
+    EXPECT_EQ(local.hour(), 9) << i;
+    EXPECT_EQ(local.minute(), 0) << i;
+    crossed |= chicago.At(start).is_dst != chicago.At(first).is_dst;
+  }
+  EXPECT_TRUE(crossed);
 }
 
 // The effect reached the inbox, then the process died before the commit
