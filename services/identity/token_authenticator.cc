@@ -153,6 +153,7 @@ absl::StatusOr<Principal> TokenAuthenticator::ApplyBreakGlass(
   p.patient = grant->patient_id;
   p.break_glass_grant = grant->Name();
   p.break_glass_until = grant->LiveUntil();
+  p.valid_until = std::min(p.valid_until, p.break_glass_until);
   return p;
 }
 
@@ -202,6 +203,8 @@ absl::StatusOr<Principal> TokenAuthenticator::AuthenticateToken(
   Principal p;
   p.peer = peer.uri;
   p.tenant = chosen->tenant;
+  // As long as the token is accepted (exp plus the allowed clock skew).
+  p.valid_until = token.expires_at + options_.clock_skew;
   if (chosen->kind == IssuerKind::kEhr) {
     absl::StatusOr<Clinician> c =
         manager_->ClinicianBySubject(chosen->tenant, chosen->id, token.subject);

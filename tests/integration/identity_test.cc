@@ -383,6 +383,61 @@ TEST_F(IdentityTest, CliniciansFlagsRolesAndDisable) {
   EXPECT_EQ(ErrorReason(s), "PRINCIPAL_DISABLED");
 }
 
+// A watch stream never outlives the token it was opened with: when the
+// token stops being accepted (exp plus the 30 s clock skew) the stream ends
+// with UNAUTHENTICATED (TOKEN_EXPIRED), though nothing else ended it; the
+// client opens it again with a fresh token. A stream of a peer acting for
+// itself (no token) is not ended.
+TEST_F(IdentityTest, WatchStreamEndsWhenItsTokenExpires) {
+  // Issued 40 s ago, expired 25 s ago: still accepted for 5 s (skew).
+  Json c = Claims(kEhrIss, "u-100");
+  const int64_t now = absl::ToUnixSeconds(server_.clock().Now());
+  c["iat"] = now - 40;
+  c["nbf"] = now - 40;
+  c["exp"] = now - 25;
+  client::MessagingClient inbox(server_.ChannelFor(kEhrA));
+  v1::WatchInboxRequest watch;
+  watch.set_parent("tenants/clinic-a/patients/-");
+  watch.set_after_cursor(0);
+  client::WatchOptions options;
+  options.bearer_token = Sign(*es_, c);
+  options.max_duration = absl::Seconds(60);
+  auto stream = inbox.WatchInbox(watch, options);
+  client::WatchOptions peer_options;
+  peer_options.max_duration = absl::Seconds(60);
+  client::MessagingClient team(
+      server_.ChannelFor(::careseal::testing::kClinicianA));
+  auto peer_stream = team.WatchInbox(watch, peer_options);
+
+  v1::WatchInboxResponse item;
+  EXPECT_FALSE(stream->Next(&item));  // nothing to send: ends by expiry
+  const absl::Status end = stream->Finish();
+  EXPECT_EQ(end.code(), absl::StatusCode::kUnauthenticated) << end;
+  EXPECT_EQ(client::ErrorReason(end), "TOKEN_EXPIRED") << end;
+
+  // The peer's stream is still open: a message sent now reaches it.
+  client::MessagingClient clinician(
+      server_.ChannelFor(::careseal::testing::kClinicianA));
+  v1::CreateThreadRequest thread;
+  thread.set_parent(patient_);
+  thread.mutable_thread()->set_subject("After your infusion");
+  thread.mutable_thread()->set_category(v1::THREAD_CATEGORY_GENERAL);
+  auto made = clinician.CreateThread(thread);
+  ASSERT_TRUE(made.ok()) << made.status();
+  v1::SendMessageRequest send;
+  send.set_parent(made->thread().name());
+  send.set_text("How are you feeling?");
+  send.set_priority(v1::MESSAGE_PRIORITY_ROUTINE);
+  auto sent = clinician.SendMessage(send);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  bool got_message = false;
+  while (!got_message && peer_stream->Next(&item)) {
+    got_message = item.has_message();
+  }
+  EXPECT_TRUE(got_message) << peer_stream->Finish();
+  peer_stream->Cancel();
+}
+
 TEST_F(IdentityTest, PatientsSealedAndIsolated) {
   v1::GetPatientRequest get;
   get.set_name(patient_);

@@ -46,6 +46,12 @@ struct Principal {
   // its access (InfinitePast once ended).
   std::string break_glass_grant;
   absl::Time break_glass_until = absl::InfinitePast();
+  // When the credentials this principal came from stop being valid: the
+  // bearer token's exp (plus the clock skew the authenticator allows),
+  // capped by a break-glass grant's end. A peer acting
+  // for itself (its certificate checked at the handshake) has no end here.
+  // A watch stream ends at this time (TOKEN_EXPIRED).
+  absl::Time valid_until = absl::InfiniteFuture();
 };
 
 // The principal of a peer acting for itself (no end-user token).

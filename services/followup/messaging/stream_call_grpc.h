@@ -16,19 +16,28 @@
 //     missed; each read resumes strictly after the last cursor considered
 //     and items go out in cursor order: nothing is duplicated.
 // The call is audited (outcome included) before anything is sent. It ends
-// on client cancel, a failed read, or server shutdown (the host cancels
-// streams at the end of its shutdown grace).
+// on client cancel, a failed read, server shutdown (the host cancels
+// streams at the end of its shutdown grace), or when the caller's
+// credentials expire (Principal::valid_until: the token's exp or a
+// break-glass grant's end; UNAUTHENTICATED TOKEN_EXPIRED), so a stream
+// never outlives what let it start: the client opens it again with a fresh
+// token from its last cursor.
 //
 // Lifetime: the reactor deletes itself in OnDone. It calls Finish only when
 // no write, read or audit of its own is in flight, so no queued task can
-// touch a deleted stream; Unsubscribe in OnDone waits out a ringing bell.
+// touch a deleted stream; Unsubscribe in OnDone waits out a ringing bell,
+// and detaching the expiry alarm waits out a firing one.
 #ifndef CARESEAL_SERVICES_FOLLOWUP_MESSAGING_STREAM_CALL_GRPC_H_
 #define CARESEAL_SERVICES_FOLLOWUP_MESSAGING_STREAM_CALL_GRPC_H_
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -144,6 +153,7 @@ class CursorStream final : public grpc::ServerWriteReactor<Response> {
             absl::MutexLock lock(&mu_);
             subscription_ = id;
           }
+          ArmExpiry();
           edge_.pump->Schedule([this] { RunFetch(); });  // busy_ still held
         });
   }
@@ -178,11 +188,70 @@ class CursorStream final : public grpc::ServerWriteReactor<Response> {
       id = subscription_;
     }
     if (id != 0) edge_.bus->Unsubscribe(id);
+    if (expiry_ != nullptr) {
+      absl::MutexLock lock(&expiry_->mu);
+      expiry_->stream = nullptr;  // waits out a firing alarm
+    }
     if (acquired_) edge_.limiter->Release(call_.principal.actor);
     delete this;
   }
 
  private:
+  // The expiry alarm's state, shared with its callback (which may run after
+  // the stream is gone, or while it is being deleted).
+  struct Expiry {
+    absl::Mutex mu;
+    CursorStream* stream ABSL_GUARDED_BY(mu) = nullptr;
+    grpc::Alarm alarm;
+  };
+
+  // Sets the alarm for the end of the caller's credentials, if they end.
+  void ArmExpiry() {
+    const absl::Time until = call_.principal.valid_until;
+    if (until == absl::InfiniteFuture()) return;
+    expiry_ = std::make_shared<Expiry>();
+    {
+      absl::MutexLock lock(&expiry_->mu);
+      expiry_->stream = this;
+    }
+    // Measured on the server's clock, waited on the system clock.
+    const absl::Duration left =
+        std::max(until - call_.now, absl::ZeroDuration());
+    std::weak_ptr<Expiry> weak = expiry_;
+    expiry_->alarm.Set(
+        std::chrono::system_clock::now() + absl::ToChronoNanoseconds(left),
+        [weak](bool fired) {
+          std::shared_ptr<Expiry> e = weak.lock();
+          if (!fired || e == nullptr) return;
+          absl::MutexLock lock(&e->mu);
+          if (e->stream != nullptr) e->stream->Expire();
+        });
+  }
+
+  // From the expiry alarm: ends the stream with TOKEN_EXPIRED. Never
+  // finishes inline (the stream could be deleted under the alarm): the
+  // finish goes through the pump with busy_ held, like a read.
+  void Expire() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_ || finished_) return;
+      stopping_ = true;
+      end_ = Error(absl::StatusCode::kUnauthenticated, "TOKEN_EXPIRED",
+                   "the credentials this stream was opened with have "
+                   "expired; open it again with a new token from the last "
+                   "cursor received");
+      if (busy_) return;  // the read in flight settles it
+      busy_ = true;
+    }
+    edge_.pump->Schedule([this] {
+      {
+        absl::MutexLock lock(&mu_);
+        busy_ = false;
+      }
+      Settle();
+    });
+  }
+
   // On the writer thread: quick, never blocks on I/O.
   void OnBell(int64_t cursor) {
     bool schedule = false;
@@ -281,6 +350,7 @@ class CursorStream final : public grpc::ServerWriteReactor<Response> {
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status end_ ABSL_GUARDED_BY(mu_);
   uint64_t subscription_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<Expiry> expiry_;  // set once, in Start; null if none
 };
 
 }  // namespace careseal::messaging
