@@ -348,8 +348,7 @@ absl::Status WithConsent(InternalChannel* internal, PreSessionManager* manager,
 
 // Asks IdentityService.GetTenant for the tenant's time zone over the
 // in-process channel, as CareSeal itself; completes on gRPC's callback
-// threads. UTC when the tenant has none (or an unknown one), is not
-// registered there, or no IdentityService is hosted.
+// threads (TenantZoneFrom).
 class TenantZoneLookup : public std::enable_shared_from_this<TenantZoneLookup> {
  public:
   using DoneFn = std::function<void(absl::StatusOr<absl::TimeZone>)>;
@@ -365,31 +364,11 @@ class TenantZoneLookup : public std::enable_shared_from_this<TenantZoneLookup> {
                       std::chrono::seconds(10));
     auto self = shared_from_this();
     stub_->async()->GetTenant(&ctx_, &req_, &resp_, [self](grpc::Status s) {
-      self->done_(self->Zone(s));
+      self->done_(TenantZoneFrom(s, self->resp_));
     });
   }
 
  private:
-  absl::StatusOr<absl::TimeZone> Zone(const grpc::Status& s) {
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND ||
-        s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      return absl::UTCTimeZone();
-    }
-    if (!s.ok()) {
-      return Error(absl::StatusCode::kUnavailable,
-                   "IDENTITY_SERVICE_UNAVAILABLE",
-                   absl::StrCat("the clinic's time zone could not be looked "
-                                "up (",
-                                s.error_message(), "); nothing was scheduled"));
-    }
-    absl::TimeZone tz;
-    if (resp_.tenant().time_zone().empty() ||
-        !absl::LoadTimeZone(resp_.tenant().time_zone(), &tz)) {
-      return absl::UTCTimeZone();
-    }
-    return tz;
-  }
-
   std::unique_ptr<v1::IdentityService::Stub> stub_;
   DoneFn done_;
   grpc::ClientContext ctx_;
@@ -406,6 +385,25 @@ absl::StatusOr<int> VersionNumber(const ResourceName& n) {
 }
 
 }  // namespace
+
+absl::StatusOr<absl::TimeZone> TenantZoneFrom(
+    const grpc::Status& status, const v1::GetTenantResponse& resp) {
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+      status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return absl::UTCTimeZone();
+  }
+  if (!status.ok()) {
+    return Error(absl::StatusCode::kUnavailable, "IDENTITY_SERVICE_UNAVAILABLE",
+                 absl::StrCat("the clinic's time zone could not be looked up: ",
+                              status.error_message()));
+  }
+  absl::TimeZone tz;
+  if (resp.tenant().time_zone().empty() ||
+      !absl::LoadTimeZone(resp.tenant().time_zone(), &tz)) {
+    return absl::UTCTimeZone();
+  }
+  return tz;
+}
 
 void AddPreSessionPolicy(Policy& policy) {
   using R = Role;

@@ -7,6 +7,7 @@
 #ifndef CARESEAL_SERVICES_PRESESSION_PRESESSION_GRPC_H_
 #define CARESEAL_SERVICES_PRESESSION_PRESESSION_GRPC_H_
 
+#include "careseal/v1/identity.pb.h"
 #include "careseal/v1/presession.grpc.pb.h"
 #include "services/common/grpc/server_env.h"
 #include "services/common/grpc/unary_call.h"
@@ -16,6 +17,14 @@ namespace careseal::presession {
 
 // Adds the pre-session service's rows (method x role) to `policy`.
 void AddPreSessionPolicy(Policy& policy);
+
+// The clinic's time zone from IdentityService.GetTenant's answer (`status`,
+// `resp`): the tenant's time_zone; UTC when it has none (or an unknown
+// one), the tenant is not registered there (NOT_FOUND) or no
+// IdentityService is hosted (UNIMPLEMENTED); UNAVAILABLE
+// (IDENTITY_SERVICE_UNAVAILABLE) on any other error.
+absl::StatusOr<absl::TimeZone> TenantZoneFrom(
+    const grpc::Status& status, const v1::GetTenantResponse& resp);
 
 class PreSessionGrpc final : public v1::PreSessionService::CallbackService {
  public:

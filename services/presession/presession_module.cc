@@ -80,9 +80,7 @@ absl::StatusOr<std::string> SendToInbox(InternalChannel* internal,
 }
 
 // The tenant's time zone from IdentityService.GetTenant over the in-process
-// channel (blocking; scheduler thread only). UTC when the tenant has none
-// (or an unknown one), is not registered there, or no IdentityService is
-// hosted; another error is returned (the delivery is retried).
+// channel (blocking; scheduler thread only); see TenantZoneFrom.
 absl::StatusOr<absl::TimeZone> TenantZone(InternalChannel* internal,
                                           const std::string& tenant) {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, internal->Get());
@@ -92,22 +90,7 @@ absl::StatusOr<absl::TimeZone> TenantZone(InternalChannel* internal,
   v1::GetTenantResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  grpc::Status s = stub->GetTenant(&ctx, req, &resp);
-  if (s.error_code() == grpc::StatusCode::NOT_FOUND ||
-      s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    return absl::UTCTimeZone();
-  }
-  if (!s.ok()) {
-    return Error(absl::StatusCode::kUnavailable, "IDENTITY_SERVICE_UNAVAILABLE",
-                 absl::StrCat("looking up the tenant's time zone failed: ",
-                              s.error_message()));
-  }
-  absl::TimeZone tz;
-  if (resp.tenant().time_zone().empty() ||
-      !absl::LoadTimeZone(resp.tenant().time_zone(), &tz)) {
-    return absl::UTCTimeZone();
-  }
-  return tz;
+  return TenantZoneFrom(stub->GetTenant(&ctx, req, &resp), resp);
 }
 
 }  // namespace

@@ -48,9 +48,9 @@ struct Principal {
   absl::Time break_glass_until = absl::InfinitePast();
   // When the credentials this principal came from stop being valid: the
   // bearer token's exp (plus the clock skew the authenticator allows),
-  // capped by a break-glass grant's end. A peer acting
-  // for itself (its certificate checked at the handshake) has no end here.
-  // A watch stream ends at this time (TOKEN_EXPIRED).
+  // capped by a break-glass grant's end. A peer acting for itself (its
+  // certificate checked at the handshake) has no end here. A watch stream
+  // ends at this time (TOKEN_EXPIRED).
   absl::Time valid_until = absl::InfiniteFuture();
 };
 
