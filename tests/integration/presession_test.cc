@@ -106,6 +106,20 @@ class PreSessionTest : public ::testing::Test {
     }
   }
 
+  // Registers clinic-a in IdentityService with time zone America/Chicago;
+  // returns that zone.
+  absl::TimeZone RegisterChicagoClinic() {
+    client::IdentityClient identity(server_.ChannelFor(kAdmin));
+    v1::CreateTenantRequest tenant;
+    tenant.set_tenant_id("clinic-a");
+    tenant.mutable_tenant()->set_display_name("Clinic A");
+    tenant.mutable_tenant()->set_time_zone("America/Chicago");
+    EXPECT_TRUE(identity.CreateTenant(tenant).ok());
+    absl::TimeZone chicago;
+    EXPECT_TRUE(absl::LoadTimeZone("America/Chicago", &chicago));
+    return chicago;
+  }
+
   // Publishes the clinic's instructions and makes them the default.
   std::string PublishInstructions() {
     auto published = testing::PublishDefaultInstructions(ehr_, admin_, kTenant);
@@ -434,15 +448,8 @@ TEST_F(PreSessionTest, SessionBookedAtShortNoticeIsDeliveredAtOnce) {
 // tenant's time_zone in IdentityService), with the zone's abbreviation:
 // fasting cut-offs in UTC would be misread by a patient.
 TEST_F(PreSessionTest, InstructionMessageGivesTimesInTheClinicsZone) {
-  client::IdentityClient identity(server_.ChannelFor(kAdmin));
-  v1::CreateTenantRequest tenant;
-  tenant.set_tenant_id("clinic-a");
-  tenant.mutable_tenant()->set_display_name("Clinic A");
-  tenant.mutable_tenant()->set_time_zone("America/Chicago");
-  ASSERT_TRUE(identity.CreateTenant(tenant).ok());
+  const absl::TimeZone chicago = RegisterChicagoClinic();
   PublishInstructions();
-  absl::TimeZone chicago;
-  ASSERT_TRUE(absl::LoadTimeZone("America/Chicago", &chicago));
   // 9:00 AM in Chicago three days from now; in winter (CST) or summer (CDT).
   const absl::CivilDay day = absl::ToCivilDay(Now(), chicago) + 3;
   const absl::Time start = absl::FromCivil(
@@ -478,15 +485,8 @@ TEST_F(PreSessionTest, InstructionMessageGivesTimesInTheClinicsZone) {
 // daylight-saving change every infusion is still at 9:00 AM local time (in
 // UTC arithmetic those after the change would move by an hour).
 TEST_F(PreSessionTest, SeriesKeepsTheClinicsLocalTimeAcrossDaylightSaving) {
-  client::IdentityClient identity(server_.ChannelFor(kAdmin));
-  v1::CreateTenantRequest tenant;
-  tenant.set_tenant_id("clinic-a");
-  tenant.mutable_tenant()->set_display_name("Clinic A");
-  tenant.mutable_tenant()->set_time_zone("America/Chicago");
-  ASSERT_TRUE(identity.CreateTenant(tenant).ok());
+  const absl::TimeZone chicago = RegisterChicagoClinic();
   PublishInstructions();
-  absl::TimeZone chicago;
-  ASSERT_TRUE(absl::LoadTimeZone("America/Chicago", &chicago));
   absl::TimeZone::CivilTransition change;
   ASSERT_TRUE(chicago.NextTransition(Now() + absl::Hours(24 * 7), &change));
   // Induction 3/2/1 two days apart, starting four days before the change.
