@@ -17,11 +17,20 @@ Periodic::~Periodic() {
   thread_.join();
 }
 
+void Periodic::RunSoon() {
+  absl::MutexLock lock(&mu_);
+  soon_ = true;
+}
+
 void Periodic::Loop() {
   absl::MutexLock lock(&mu_);
+  const auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || soon_;
+  };
   while (true) {
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_);
+    mu_.AwaitWithTimeout(absl::Condition(&woken), interval_);
     if (stopping_) return;
+    soon_ = false;
     mu_.Unlock();
     task_();
     mu_.Lock();

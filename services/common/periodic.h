@@ -2,8 +2,8 @@
 // destroyed. For sweeps that are safe to repeat (each run re-reads what is
 // due from the store), e.g. signing audit checkpoints of grown trees or
 // escalating urgent messages nobody has read. The first run is one interval
-// after construction. The destructor stops the loop (waiting for a run in
-// progress) and joins.
+// after construction, or sooner after RunSoon(). The destructor stops the
+// loop (waiting for a run in progress) and joins.
 #ifndef CARESEAL_SERVICES_COMMON_PERIODIC_H_
 #define CARESEAL_SERVICES_COMMON_PERIODIC_H_
 
@@ -25,6 +25,11 @@ class Periodic {
   Periodic(const Periodic&) = delete;
   Periodic& operator=(const Periodic&) = delete;
 
+  // Makes the loop run the task now instead of at the end of its interval
+  // (after the run in progress, if one is; the next interval starts after
+  // that run). Thread-safe; never blocks on the task.
+  void RunSoon();
+
  private:
   void Loop();
 
@@ -32,6 +37,7 @@ class Periodic {
   absl::AnyInvocable<void()> task_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool soon_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: starts once the rest is ready
 };
 

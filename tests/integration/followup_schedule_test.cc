@@ -29,6 +29,7 @@
 #include "clients/cpp/identity_client.h"
 #include "clients/cpp/messaging_client.h"
 #include "clients/cpp/presession_client.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/authn/jwt.h"
 #include "services/followup/service/followup_module.h"
@@ -48,6 +49,7 @@ namespace v1 = ::careseal::v1;
 
 constexpr char kTenant[] = "tenants/clinic-a";
 constexpr char kPatient[] = "tenants/clinic-a/patients/p-100";
+constexpr char kCareTeamA[] = "tenants/clinic-a/clinicians/dr-a";
 constexpr char kOnCall[] = "tenants/clinic-a/clinicians/dr-oncall";
 
 // Patient tokens "test-patient:{tenant}:{patient}" from the portal become a
@@ -458,6 +460,13 @@ TEST_F(FollowUpScheduleTest, InductionSeriesCheckInsRemindersEscalations) {
   EXPECT_EQ(raised.level(), v1::ESCALATION_LEVEL_PRIMARY);
   const absl::Time deadline = FromTs(raised.ack_deadline());
   EXPECT_EQ(deadline, Now() + absl::Minutes(15));
+  // The care team is notified at once (a job due now, run in the same
+  // minute): both care-team clinicians are the PRIMARY recipients.
+  RunDue();
+  v1::Escalation primary = GetEscalation(raised.name());
+  EXPECT_EQ(primary.level(), v1::ESCALATION_LEVEL_PRIMARY);
+  EXPECT_THAT(primary.recipients(),
+              ::testing::UnorderedElementsAre(kCareTeamA, kOnCall));
 
   // Not before the deadline ...
   SetClock(deadline - absl::Minutes(1));
@@ -711,6 +720,45 @@ TEST_F(FollowUpScheduleTest, PreInfusionCheckInFollowsTheSession) {
   EXPECT_EQ(cf["before-2h"].instruments(0), "instruments/gad-7");
 }
 
+// Nobody on call when the deadline passes: the escalation goes to BACKUP
+// with the care team as its recipients rather than to no one.
+TEST_F(FollowUpScheduleTest, ReescalationWithNobodyOnCallGoesToTheCareTeam) {
+  SetUpIdentity();
+  v1::UpdateClinicianRequest off;
+  off.mutable_clinician()->set_name(kOnCall);
+  off.mutable_clinician()->set_on_call(false);
+  off.mutable_update_mask()->add_paths("on_call");
+  auto updated = identity_.UpdateClinician(off);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  auto risky = Submit("phq-9", Phq9(3), "");
+  ASSERT_TRUE(risky.ok()) << risky.status();
+  ASSERT_EQ(risky->escalations_size(), 1);
+  const v1::Escalation e = risky->escalations(0);
+  SetClock(FromTs(e.ack_deadline()));
+  const v1::Escalation backup = GetEscalation(e.name());
+  EXPECT_EQ(backup.level(), v1::ESCALATION_LEVEL_BACKUP);
+  EXPECT_THAT(backup.recipients(),
+              ::testing::UnorderedElementsAre(kCareTeamA, kOnCall));
+  EXPECT_EQ(CountEvents(v1::EVENT_TYPE_ESCALATION_REESCALATED, e.name()), 1);
+}
+
+// An escalation acknowledged before its notification ran keeps no
+// recipients: the notification is cancelled with it.
+TEST_F(FollowUpScheduleTest,
+       AcknowledgedBeforeTheNotificationRanNotifiesNoOne) {
+  SetUpIdentity();
+  auto risky = Submit("phq-9", Phq9(1), "");
+  ASSERT_TRUE(risky.ok()) << risky.status();
+  const std::string e = risky->escalations(0).name();
+  Acknowledge(e);
+  auto stats = module().RunDue(Now());
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->claimed, 0);  // its notification was cancelled
+  const v1::Escalation acked = GetEscalation(e);
+  EXPECT_EQ(acked.state(), v1::ESCALATION_STATE_ACKNOWLEDGED);
+  EXPECT_EQ(acked.recipients_size(), 0);
+}
+
 // No IdentityService in this server: the on-call lookup fails, so the job
 // is retried with backoff and the escalation stays as it was (never
 // silently dropped).
@@ -728,13 +776,16 @@ TEST_F(FollowUpNoIdentityTest, ReescalationRetriesWhenIdentityIsUnavailable) {
   server_.clock().Set(FromTs(e.ack_deadline()));
   auto stats = module().RunDue(Now());
   ASSERT_TRUE(stats.ok()) << stats.status();
-  EXPECT_EQ(stats->retried, 1);
+  // The care team's notification and the re-escalation both fail and wait
+  // for their retry.
+  EXPECT_EQ(stats->retried, 2);
   EXPECT_EQ(stats->succeeded, 0);
   v1::Escalation still = GetEscalation(e.name());
   EXPECT_EQ(still.level(), v1::ESCALATION_LEVEL_PRIMARY);
+  EXPECT_EQ(still.recipients_size(), 0);
   EXPECT_EQ(still.state(), v1::ESCALATION_STATE_OPEN);
   EXPECT_EQ(CountEvents(v1::EVENT_TYPE_ESCALATION_REESCALATED), 0);
-  // Acknowledging cancels the pending retry.
+  // Acknowledging cancels both pending retries.
   Acknowledge(e.name());
   server_.clock().Set(Now() + absl::Hours(2));
   stats = module().RunDue(Now());

@@ -449,6 +449,17 @@ absl::Status ScheduleReescalation(sql::Txn& txn, const Escalation& e,
   return scheduler::Schedule(txn, job).status();
 }
 
+// The care team's notification of a new escalation, due at once.
+absl::Status ScheduleNotification(sql::Txn& txn, const Escalation& e) {
+  scheduler::Job job;
+  job.key = absl::StrCat(e.Name(), "/notify");
+  job.tenant = e.tenant;
+  job.kind = kNotifyJobKind;
+  job.due = e.create_time;
+  job.payload = e.Name();
+  return scheduler::Schedule(txn, job).status();
+}
+
 // A CallContext for work CareSeal does on its own (scheduled jobs): the
 // system principal, audited under `method`.
 CallContext SystemCall(crypto::RandomSource& random, absl::string_view method,
@@ -840,6 +851,7 @@ void FollowUpManager::SubmitResponse(CallContext& call, SubmitInput in,
             e.ack_deadline = call.now + settings.escalation_ack_deadline;
           }
           RETURN_IF_ERROR(InsertEscalation(txn, e));
+          RETURN_IF_ERROR(ScheduleNotification(txn, e));
           if (e.ack_deadline) {
             // Re-escalates at the deadline unless acknowledged first
             // (AcknowledgeEscalation cancels it in its transaction).
@@ -909,7 +921,13 @@ void FollowUpManager::SubmitResponse(CallContext& call, SubmitInput in,
         result.crisis_resources = ResourcesToShow(scored);
         return result;
       },
-      std::move(done));
+      [wake = deps_.wake,
+       done = std::move(done)](absl::StatusOr<SubmitResult> r) mutable {
+        // The care team's notification is due now: run it without waiting
+        // for the scheduler's next pass.
+        if (r.ok() && !r->escalations.empty() && wake) wake();
+        done(std::move(r));
+      });
 }
 
 absl::StatusOr<StoredResponse> FollowUpManager::GetResponse(
@@ -1149,9 +1167,10 @@ void FollowUpManager::AcknowledgeEscalation(CallContext& call,
                       sql::Bytes(std::move(sealed)), sql::Int(Us(call.now)),
                       sql::Text(tenant), sql::Text(patient), sql::Text(id)})
                 .status());
-        // Stops re-escalation in the same transaction.
+        // Stops its notification (if not run yet) and re-escalation in the
+        // same transaction.
         RETURN_IF_ERROR(
-            scheduler::CancelPrefix(txn, ReescalatePrefix(e)).status());
+            scheduler::CancelPrefix(txn, absl::StrCat(e.Name(), "/")).status());
         RETURN_IF_ERROR(RememberIdempotentResult(txn, call, e.Name()));
         RETURN_IF_ERROR(Audit(txn, call));
         RETURN_IF_ERROR(
@@ -1689,6 +1708,31 @@ absl::StatusOr<Escalation> FollowUpManager::EscalationOfJob(
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::Status FollowUpManager::CommitNotification(
+    sql::Txn& txn, const scheduler::Job& job, absl::Time now,
+    const std::vector<std::string>& care_team) {
+  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kEscalationPattern,
+                                                       job.payload, "payload"));
+  ASSIGN_OR_RETURN(Escalation e,
+                   LoadEscalation(txn, *deps_.sealer, n.Get("tenant"),
+                                  n.Get("patient"), n.Get("escalation")));
+  // Acknowledged or re-escalated meanwhile: nothing left to notify.
+  if (e.state != EscalationState::kOpen ||
+      e.level != EscalationLevel::kPrimary) {
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(
+      txn.Exec("UPDATE followup_escalations SET recipients = ?, update_us = ? "
+               "WHERE tenant = ? AND patient = ? AND id = ?",
+               {sql::Text(absl::StrJoin(care_team, ",")), sql::Int(Us(now)),
+                sql::Text(e.tenant), sql::Text(e.patient), sql::Text(e.id)})
+          .status());
+  CallContext sys =
+      SystemCall(*deps_.random, "careseal.system/NotifyEscalation", now,
+                 e.tenant, e.Name(), e.patient);
+  return Audit(txn, sys);
 }
 
 absl::Status FollowUpManager::CommitReescalation(

@@ -88,8 +88,10 @@ struct Escalation {
   FollowUpActor acknowledged_by;
   std::string note;
   absl::Time update_time;
-  // Clinicians currently notified (tenants/{t}/clinicians/{c}); at BACKUP
-  // level the on-call clinicians.
+  // Clinicians currently notified (tenants/{t}/clinicians/{c}): at PRIMARY
+  // level the tenant's care team (filled by a kNotifyJobKind job run at
+  // once after the escalation is raised); at BACKUP level the on-call
+  // clinicians, or the care team when nobody is on call.
   std::vector<std::string> recipients;
 
   std::string Name() const;
@@ -172,10 +174,12 @@ std::vector<CheckInRule> DefaultCheckInRules();
 //   {session}/followup:{rule}          kCheckInJobKind, payload check-in name
 //   {check-in}/remind:1                kRemindJobKind
 //   {check-in}/expire                  kExpireJobKind
+//   {escalation}/notify                kNotifyJobKind, payload escalation
 //   {escalation}/reescalate:{n}        kReescalateJobKind, payload escalation
 inline constexpr char kCheckInJobKind[] = "followup.checkin";
 inline constexpr char kRemindJobKind[] = "followup.remind";
 inline constexpr char kExpireJobKind[] = "followup.expire";
+inline constexpr char kNotifyJobKind[] = "followup.notify";
 inline constexpr char kReescalateJobKind[] = "followup.reescalate";
 
 // What the follow-up service needs to know of a session (from
@@ -260,6 +264,10 @@ struct FollowUpDeps {
   crypto::RandomSource* random = nullptr;
   Sealer* sealer = nullptr;
   const InstrumentRegistry* instruments = nullptr;
+  // Called after a write scheduled a job due now (an escalation's
+  // notification), so that the scheduler runs it without waiting for its
+  // next pass. May be empty.
+  std::function<void()> wake;
 };
 
 class FollowUpManager {
@@ -359,8 +367,15 @@ class FollowUpManager {
   absl::Status CommitExpiry(sql::Txn& txn, const scheduler::Job& job,
                             absl::Time now);
 
-  // The escalation a kReescalateJobKind job is about, as stored.
+  // The escalation a kNotifyJobKind or kReescalateJobKind job is about, as
+  // stored.
   absl::StatusOr<Escalation> EscalationOfJob(const scheduler::Job& job);
+  // Commit of a kNotifyJobKind job: if the escalation is still OPEN at
+  // PRIMARY level, its recipients become `care_team` (with a system audit
+  // event).
+  absl::Status CommitNotification(sql::Txn& txn, const scheduler::Job& job,
+                                  absl::Time now,
+                                  const std::vector<std::string>& care_team);
   // Commit of a kReescalateJobKind job: if the escalation is still OPEN it
   // goes to BACKUP with `recipients`, reescalate_time (first time), a new
   // ack_deadline, EVENT_TYPE_ESCALATION_REESCALATED, a system audit event

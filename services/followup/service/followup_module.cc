@@ -109,10 +109,14 @@ absl::StatusOr<std::string> SendToInbox(InternalChannel* internal,
   return message_resp.message().name();
 }
 
-// The tenant's on-call clinicians (IdentityService.ListClinicians with the
-// on-call filter), every page. Any error fails the job (retried).
-absl::StatusOr<std::vector<std::string>> OnCallClinicians(
-    InternalChannel* internal, absl::string_view tenant) {
+enum class Pool { kCareTeam, kOnCall };
+
+// The tenant's care team or on-call clinicians
+// (IdentityService.ListClinicians with that filter), every page. Any error
+// fails the job (retried).
+absl::StatusOr<std::vector<std::string>> Clinicians(InternalChannel* internal,
+                                                    absl::string_view tenant,
+                                                    Pool pool) {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, internal->Get());
   auto stub = v1::IdentityService::NewStub(channel);
   std::vector<std::string> out;
@@ -120,7 +124,8 @@ absl::StatusOr<std::vector<std::string>> OnCallClinicians(
   do {
     v1::ListCliniciansRequest req;
     req.set_parent(absl::StrCat("tenants/", tenant));
-    req.set_on_call_only(true);
+    req.set_care_team_only(pool == Pool::kCareTeam);
+    req.set_on_call_only(pool == Pool::kOnCall);
     req.set_page_size(100);
     req.set_page_token(token);
     v1::ListCliniciansResponse resp;
@@ -129,10 +134,15 @@ absl::StatusOr<std::vector<std::string>> OnCallClinicians(
     grpc::Status s = stub->ListClinicians(&ctx, req, &resp);
     if (!s.ok()) {
       return Unavailable("IDENTITY_SERVICE_UNAVAILABLE",
-                         "listing the on-call clinicians", s);
+                         pool == Pool::kCareTeam
+                             ? "listing the care team's clinicians"
+                             : "listing the on-call clinicians",
+                         s);
     }
     for (const v1::Clinician& c : resp.clinicians()) {
-      if (c.on_call()) out.push_back(c.name());
+      if (pool == Pool::kCareTeam ? c.care_team() : c.on_call()) {
+        out.push_back(c.name());
+      }
     }
     token = resp.next_page_token();
   } while (!token.empty());
@@ -181,6 +191,10 @@ FollowUpOptions FollowUpOptionsFromFlags() {
 }
 
 FollowUpModule::~FollowUpModule() {
+  {
+    absl::MutexLock lock(&wake_mu_);
+    wake_ = nullptr;
+  }
   loop_.reset();
   if (scheduler_) scheduler_->Stop();
 }
@@ -206,6 +220,11 @@ absl::StatusOr<std::unique_ptr<FollowUpModule>> FollowUpModule::Create(
   deps.random = env.random;
   deps.sealer = env.sealer;
   deps.instruments = &BuiltInInstruments();
+  FollowUpModule* self = module.get();
+  deps.wake = [self] {
+    absl::MutexLock lock(&self->wake_mu_);
+    if (self->wake_ != nullptr) self->wake_->RunSoon();
+  };
   module->manager_ = std::make_unique<FollowUpManager>(deps);
   module->grpc_ = std::make_unique<FollowUpGrpc>(env.edge(), env.internal,
                                                  module->manager_.get());
@@ -274,15 +293,45 @@ absl::StatusOr<std::unique_ptr<FollowUpModule>> FollowUpModule::Create(
   };
   sched->Register(kExpireJobKind, expire);
 
-  // Re-escalation to the on-call clinicians. Identity unavailable fails the
-  // attempt, so the scheduler retries it; nothing is dropped.
+  // A new escalation's care team: its PRIMARY-level recipients. Identity
+  // unavailable fails the attempt, so the scheduler retries it.
+  scheduler::Handler notify;
+  notify.effect = [manager, results, internal](const scheduler::Job& job,
+                                               absl::Time) -> absl::Status {
+    ASSIGN_OR_RETURN(Escalation e, manager->EscalationOfJob(job));
+    std::vector<std::string> care_team;
+    if (e.state == EscalationState::kOpen &&
+        e.level == EscalationLevel::kPrimary) {
+      ASSIGN_OR_RETURN(care_team,
+                       Clinicians(internal, e.tenant, Pool::kCareTeam));
+    }
+    results->Put(job.key, std::move(care_team));
+    return absl::OkStatus();
+  };
+  notify.commit = [manager, results](sql::Txn& txn, const scheduler::Job& job,
+                                     absl::Time now) -> absl::Status {
+    auto r = results->Take(job.key);
+    if (!r) return ResultLost();
+    return manager->CommitNotification(txn, job, now, *r);
+  };
+  sched->Register(kNotifyJobKind, notify);
+
+  // Re-escalation to the on-call clinicians, or to the care team when nobody
+  // is on call (never to no one while anyone is on the care team). Identity
+  // unavailable fails the attempt, so the scheduler retries it; nothing is
+  // dropped.
   scheduler::Handler reescalate;
   reescalate.effect = [manager, results, internal](const scheduler::Job& job,
                                                    absl::Time) -> absl::Status {
     ASSIGN_OR_RETURN(Escalation e, manager->EscalationOfJob(job));
     std::vector<std::string> recipients;
     if (e.state == EscalationState::kOpen) {
-      ASSIGN_OR_RETURN(recipients, OnCallClinicians(internal, e.tenant));
+      ASSIGN_OR_RETURN(recipients,
+                       Clinicians(internal, e.tenant, Pool::kOnCall));
+      if (recipients.empty()) {
+        ASSIGN_OR_RETURN(recipients,
+                         Clinicians(internal, e.tenant, Pool::kCareTeam));
+      }
     }
     results->Put(job.key, std::move(recipients));
     return absl::OkStatus();
@@ -297,7 +346,6 @@ absl::StatusOr<std::unique_ptr<FollowUpModule>> FollowUpModule::Create(
   sched->Register(kReescalateJobKind, reescalate);
 
   if (options.scheduler_interval > absl::ZeroDuration()) {
-    FollowUpModule* self = module.get();
     const Clock* clock = env.clock;
     module->loop_ =
         std::make_unique<Periodic>(options.scheduler_interval, [self, clock] {
@@ -307,6 +355,8 @@ absl::StatusOr<std::unique_ptr<FollowUpModule>> FollowUpModule::Create(
                          stats.status().ToString().c_str());
           }
         });
+    absl::MutexLock lock(&module->wake_mu_);
+    module->wake_ = module->loop_.get();
   }
   return module;
 }

@@ -17,6 +17,7 @@
 
 #include <memory>
 
+#include "absl/synchronization/mutex.h"
 #include "services/common/grpc/server_env.h"
 #include "services/common/periodic.h"
 #include "services/common/scheduler/scheduler.h"
@@ -66,6 +67,10 @@ class FollowUpModule final : public ServiceModule {
   std::unique_ptr<FollowUpGrpc> grpc_;
   InternalChannel* internal_ = nullptr;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  // The loop that FollowUpDeps::wake makes run at once; cleared before the
+  // loop goes away.
+  absl::Mutex wake_mu_;
+  Periodic* wake_ ABSL_GUARDED_BY(wake_mu_) = nullptr;
   // Last: stopped before anything it uses goes away.
   std::unique_ptr<Periodic> loop_;
 };

@@ -32,5 +32,21 @@ TEST(PeriodicTest, DestroyingDoesNotWaitForTheInterval) {
   EXPECT_EQ(runs.load(), 0);  // stopped before its first interval
 }
 
+TEST(PeriodicTest, RunSoonRunsTheTaskWithoutWaitingForTheInterval) {
+  std::atomic<int> runs{0};
+  absl::Notification first, second;
+  Periodic periodic(absl::Hours(24), [&] {
+    const int n = ++runs;
+    if (n == 1) first.Notify();
+    if (n == 2) second.Notify();
+  });
+  periodic.RunSoon();
+  first.WaitForNotification();  // a day early
+  EXPECT_FALSE(second.HasBeenNotified());
+  periodic.RunSoon();
+  second.WaitForNotification();
+  EXPECT_EQ(runs.load(), 2);
+}
+
 }  // namespace
 }  // namespace careseal
