@@ -6,6 +6,7 @@
 // threshold), the escalation queue and acknowledgement, the outcome series
 // with response/remission markers, and ad hoc check-ins delivered to the
 // patient's inbox through MessagingService. Time is the FakeClock's.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -532,6 +533,111 @@ TEST_F(FollowUpTest, Item9AnswerEscalatesWithCrisisResourcesInTheSameCall) {
   auto read = ehr_.GetEscalation(get);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(read->escalation().state(), v1::ESCALATION_STATE_ACKNOWLEDGED);
+}
+
+// A clinic outside the 988/911 area (or with its own crisis line) sets its
+// crisis resources; a patient at risk sees those, in the same call, and a
+// blood-pressure crisis names the clinic's emergency number.
+TEST_F(FollowUpTest, TheClinicsOwnCrisisResourcesAreShownToAPatientAtRisk) {
+  v1::UpdateFollowUpSettingsRequest update;
+  update.mutable_settings()->set_name(
+      absl::StrCat(kTenant, "/followUpSettings"));
+  update.mutable_update_mask()->add_paths("crisis_resources");
+  v1::CrisisResources* c =
+      update.mutable_settings()->mutable_crisis_resources();
+  c->set_headline("Help is available now, day and night.");
+  v1::CrisisResource* line = c->add_resources();
+  line->set_display_name("Clinic A crisis line");
+  line->set_call_number("+1 (555) 010-0199");
+  line->set_note("Staffed by our nurses around the clock");
+  v1::CrisisResource* lifeline = c->add_resources();
+  lifeline->set_display_name("988 Suicide & Crisis Lifeline");
+  lifeline->set_call_number("988");
+  lifeline->set_text_number("988");
+  lifeline->set_chat_url("https://988lifeline.org/chat");
+  v1::CrisisResource* emergency = c->add_resources();
+  emergency->set_display_name("Emergency services");
+  emergency->set_call_number("112");
+  emergency->set_emergency(true);
+  auto updated = admin_.UpdateFollowUpSettings(update);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->settings().crisis_resources().resources_size(), 3);
+
+  v1::GetFollowUpSettingsRequest get;
+  get.set_name(absl::StrCat(kTenant, "/followUpSettings"));
+  auto got = admin_.GetFollowUpSettings(get);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->settings().crisis_resources().headline(),
+            "Help is available now, day and night.");
+  EXPECT_EQ(got->settings().crisis_resources().resources(0).call_number(),
+            "+1 (555) 010-0199");
+
+  auto risky = SubmitOk("phq-9", Phq9(8, 1));
+  ASSERT_TRUE(risky.has_crisis_resources());
+  ASSERT_EQ(risky.crisis_resources().resources_size(), 3);
+  EXPECT_EQ(risky.crisis_resources().headline(),
+            "Help is available now, day and night.");
+  EXPECT_EQ(risky.crisis_resources().resources(0).display_name(),
+            "Clinic A crisis line");
+  EXPECT_EQ(risky.crisis_resources().resources(2).call_number(), "112");
+
+  auto bp = SubmitOk("blood-pressure", {Bp(190, 100)});
+  ASSERT_TRUE(bp.has_crisis_resources());
+  ASSERT_EQ(bp.crisis_resources().resources_size(), 1);
+  EXPECT_EQ(bp.crisis_resources().resources(0).call_number(), "112");
+  EXPECT_EQ(bp.crisis_resources().headline(),
+            "Your blood pressure is very high. Call 112 or go to the nearest "
+            "emergency department.");
+
+  // Resources a patient at risk could not use are refused, and nothing
+  // changes.
+  struct Bad {
+    std::function<void(v1::CrisisResources&)> spoil;
+    std::string field;
+    std::string reason;
+  };
+  const std::vector<Bad> bad = {
+      {[](v1::CrisisResources& r) { r.set_headline(""); },
+       "settings.crisis_resources.headline", "FIELD_REQUIRED"},
+      {[](v1::CrisisResources& r) { r.clear_resources(); },
+       "settings.crisis_resources.resources", "INVALID_CRISIS_RESOURCES"},
+      {[](v1::CrisisResources& r) {
+         r.mutable_resources(2)->set_emergency(false);
+       },
+       "settings.crisis_resources.resources", "INVALID_CRISIS_RESOURCES"},
+      {[](v1::CrisisResources& r) {
+         r.mutable_resources(0)->set_call_number("call us");
+       },
+       "settings.crisis_resources.resources[0].call_number",
+       "INVALID_CRISIS_RESOURCES"},
+      {[](v1::CrisisResources& r) {
+         r.mutable_resources(1)->set_chat_url("http://988lifeline.org/chat");
+       },
+       "settings.crisis_resources.resources[1].chat_url",
+       "INVALID_CRISIS_RESOURCES"},
+      {[](v1::CrisisResources& r) {
+         r.mutable_resources(0)->set_call_number("");
+       },
+       "settings.crisis_resources.resources[0]", "INVALID_CRISIS_RESOURCES"},
+      {[](v1::CrisisResources& r) {
+         r.mutable_resources(0)->set_display_name("Line\nbreak");
+       },
+       "settings.crisis_resources.resources[0].display_name",
+       "INVALID_CHARACTERS"},
+  };
+  for (const Bad& b : bad) {
+    v1::UpdateFollowUpSettingsRequest spoiled = update;
+    b.spoil(*spoiled.mutable_settings()->mutable_crisis_resources());
+    auto refused = admin_.UpdateFollowUpSettings(spoiled);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
+        << b.field;
+    EXPECT_EQ(ErrorReason(refused.status()), b.reason) << b.field;
+    EXPECT_EQ(ErrorField(refused.status()), b.field);
+  }
+  auto unchanged = admin_.GetFollowUpSettings(get);
+  ASSERT_TRUE(unchanged.ok()) << unchanged.status();
+  EXPECT_EQ(unchanged->settings().crisis_resources().resources(2).call_number(),
+            "112");
 }
 
 TEST_F(FollowUpTest, OutcomeSeriesHasResponseAndRemissionMarkers) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "services/followup/instruments/scoring.h"
 
 namespace careseal::followup {
@@ -39,8 +41,8 @@ CrisisResources DefaultCrisisResources();
 
 // For a blood-pressure crisis (CLINICAL.md: escalate at once and tell the
 // patient to seek urgent care): the given resources' emergency entries (911
-// when there are none) under a headline telling the patient to call 911 or go
-// to the nearest emergency department.
+// when there are none) under a headline telling the patient to call the
+// first one's number or go to the nearest emergency department.
 CrisisResources BloodPressureCrisisResources(
     const CrisisResources& tenant_resources = DefaultCrisisResources());
 
@@ -50,6 +52,12 @@ CrisisResources BloodPressureCrisisResources(
 std::optional<CrisisResources> ResourcesToShow(
     const ScoredResponse& response,
     const CrisisResources& tenant_resources = DefaultCrisisResources());
+
+// The stored form of a tenant's resources (FollowUpSettings.crisis_resources
+// in followup_settings): a JSON object. FromJson fails (INTERNAL,
+// CORRUPT_RECORD) on anything that is not such an object.
+std::string CrisisResourcesToJson(const CrisisResources& resources);
+absl::StatusOr<CrisisResources> CrisisResourcesFromJson(absl::string_view json);
 
 }  // namespace careseal::followup
 

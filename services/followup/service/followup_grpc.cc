@@ -254,7 +254,7 @@ void ToProto(const TenantSettings& s, absl::string_view tenant,
       absl::ToInt64Seconds(s.escalation_ack_deadline));
   out->set_blood_pressure_systolic_threshold(s.bp_systolic_threshold);
   out->set_blood_pressure_diastolic_threshold(s.bp_diastolic_threshold);
-  ToProto(DefaultCrisisResources(), out->mutable_crisis_resources());
+  ToProto(s.crisis_resources, out->mutable_crisis_resources());
   for (const CheckInRule& r : s.rules) {
     v1::CheckInRule* rule = out->add_rules();
     rule->set_id(r.id);
@@ -723,6 +723,13 @@ grpc::ServerUnaryReactor* FollowUpGrpc::UpdateFollowUpSettings(
           rule_list.push_back(std::move(rule));
         }
         in.rules = std::move(rule_list);
+        in.crisis_resources.headline = s.crisis_resources().headline();
+        in.crisis_resources.resources.clear();
+        for (const v1::CrisisResource& r : s.crisis_resources().resources()) {
+          in.crisis_resources.resources.push_back(
+              {r.display_name(), r.call_number(), r.text_number(), r.chat_url(),
+               r.note(), r.emergency()});
+        }
         const std::string tenant = name.Get("tenant");
         manager_->UpdateSettings(
             call, tenant, in, std::move(paths),

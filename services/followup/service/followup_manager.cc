@@ -78,6 +78,9 @@ const std::vector<sql::Migration>& Migrations() {
       {3,
        "ALTER TABLE followup_settings ADD COLUMN rules TEXT NOT NULL DEFAULT "
        "''"},
+      {4,
+       "ALTER TABLE followup_settings ADD COLUMN crisis_resources TEXT NOT "
+       "NULL DEFAULT ''"},
   };
   return *m;
 }
@@ -263,7 +266,8 @@ absl::StatusOr<std::vector<CheckInRule>> RulesFromJson(const std::string& s) {
 absl::StatusOr<TenantSettings> LoadSettings(sql::Txn& txn,
                                             absl::string_view tenant) {
   ASSIGN_OR_RETURN(auto rows, txn.Query("SELECT bp_systolic, bp_diastolic, "
-                                        "ack_deadline_us, update_us, rules "
+                                        "ack_deadline_us, update_us, rules, "
+                                        "crisis_resources "
                                         "FROM followup_settings WHERE "
                                         "tenant = ?",
                                         {sql::Text(std::string(tenant))}));
@@ -275,6 +279,10 @@ absl::StatusOr<TenantSettings> LoadSettings(sql::Txn& txn,
     s.update_time = FromUs(rows[0].Int(3));
     if (!rows[0].Str(4).empty()) {
       ASSIGN_OR_RETURN(s.rules, RulesFromJson(rows[0].Str(4)));
+    }
+    if (!rows[0].Str(5).empty()) {
+      ASSIGN_OR_RETURN(s.crisis_resources,
+                       CrisisResourcesFromJson(rows[0].Str(5)));
     }
   }
   return s;
@@ -774,7 +782,8 @@ void FollowUpManager::SubmitResponse(CallContext& call, SubmitInput in,
                                             in.patient, en.Get("e")));
             result.escalations.push_back(std::move(esc));
           }
-          result.crisis_resources = ResourcesToShow(Rescored(result.response));
+          result.crisis_resources = ResourcesToShow(Rescored(result.response),
+                                                    settings.crisis_resources);
           call.resource = *prior;
           RETURN_IF_ERROR(Audit(txn, call));
           return result;
@@ -918,7 +927,8 @@ void FollowUpManager::SubmitResponse(CallContext& call, SubmitInput in,
                                    e.Name()))
                   .status());
         }
-        result.crisis_resources = ResourcesToShow(scored);
+        result.crisis_resources =
+            ResourcesToShow(scored, settings.crisis_resources);
         return result;
       },
       [wake = deps_.wake,
@@ -1196,6 +1206,76 @@ absl::StatusOr<TenantSettings> FollowUpManager::GetSettings(
   return out;
 }
 
+namespace {
+
+// A phone number or short code as a patient dials it: 1..32 of "0-9 +*#()-"
+// with at least one digit.
+bool IsDialable(absl::string_view n) {
+  if (n.empty() || n.size() > 32) return false;
+  bool digit = false;
+  for (char c : n) {
+    if (c >= '0' && c <= '9') {
+      digit = true;
+    } else if (!absl::StrContains(" +*#()-", c)) {
+      return false;
+    }
+  }
+  return digit;
+}
+
+}  // namespace
+
+absl::Status ValidateCrisisResources(const CrisisResources& r) {
+  constexpr char kField[] = "settings.crisis_resources";
+  constexpr char kReason[] = "INVALID_CRISIS_RESOURCES";
+  RETURN_IF_ERROR(
+      CheckSingleLine(absl::StrCat(kField, ".headline"), r.headline, 1, 200));
+  if (r.resources.empty() || r.resources.size() > 10) {
+    return InvalidField(absl::StrCat(kField, ".resources"), kReason,
+                        "crisis_resources must list 1 to 10 resources");
+  }
+  bool emergency_number = false;
+  for (size_t i = 0; i < r.resources.size(); ++i) {
+    const CrisisResource& e = r.resources[i];
+    const std::string f = absl::StrCat(kField, ".resources[", i, "]");
+    RETURN_IF_ERROR(CheckSingleLine(absl::StrCat(f, ".display_name"),
+                                    e.display_name, 1, 100));
+    RETURN_IF_ERROR(CheckSingleLine(absl::StrCat(f, ".note"), e.note, 0, 200));
+    const std::pair<const char*, const std::string*> numbers[] = {
+        {"call_number", &e.call_number}, {"text_number", &e.text_number}};
+    for (const auto& [name, number] : numbers) {
+      if (!number->empty() && !IsDialable(*number)) {
+        return InvalidField(absl::StrCat(f, ".", name), kReason,
+                            absl::StrCat(name,
+                                         " must be 1 to 32 of the characters "
+                                         "0-9 +*#()- with at least one digit"));
+      }
+    }
+    if (!e.chat_url.empty()) {
+      RETURN_IF_ERROR(
+          CheckSingleLine(absl::StrCat(f, ".chat_url"), e.chat_url, 1, 2048));
+      if (!absl::StartsWith(e.chat_url, "https://") || e.chat_url.size() <= 8 ||
+          e.chat_url.size() > 2048 || absl::StrContains(e.chat_url, ' ')) {
+        return InvalidField(absl::StrCat(f, ".chat_url"), kReason,
+                            "chat_url must be an https:// address of at most "
+                            "2048 bytes without spaces");
+      }
+    }
+    if (e.call_number.empty() && e.text_number.empty() && e.chat_url.empty()) {
+      return InvalidField(f, kReason,
+                          "each resource needs a call_number, a text_number "
+                          "or a chat_url");
+    }
+    emergency_number |= e.emergency && !e.call_number.empty();
+  }
+  if (!emergency_number) {
+    return InvalidField(absl::StrCat(kField, ".resources"), kReason,
+                        "crisis_resources must include an emergency resource "
+                        "(emergency = true) with a call_number, e.g. 911");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FollowUpManager::ValidateRules(
     const std::vector<CheckInRule>& rules) const {
   if (rules.size() > 20) {
@@ -1276,16 +1356,20 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
   for (const std::string& p : paths) {
     if (p != "escalation_ack_deadline" &&
         p != "blood_pressure_systolic_threshold" &&
-        p != "blood_pressure_diastolic_threshold" && p != "rules") {
+        p != "blood_pressure_diastolic_threshold" && p != "rules" &&
+        p != "crisis_resources") {
       return done(InvalidField(
           "update_mask", "INVALID_UPDATE_MASK",
           absl::StrCat("'", p,
                        "' is not an updatable path of this server "
-                       "(crisis_resources and urgent_message_read_timeout "
-                       "are not supported yet)")));
+                       "(urgent_message_read_timeout is not supported yet)")));
     }
     if (p == "rules") {
       absl::Status valid = ValidateRules(in.rules);
+      if (!valid.ok()) return done(valid);
+    }
+    if (p == "crisis_resources") {
+      absl::Status valid = ValidateCrisisResources(in.crisis_resources);
       if (!valid.ok()) return done(valid);
     }
   }
@@ -1302,6 +1386,8 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
         for (const std::string& p : paths) {
           if (p == "rules") {
             s.rules = in.rules;
+          } else if (p == "crisis_resources") {
+            s.crisis_resources = in.crisis_resources;
           } else if (p == "escalation_ack_deadline") {
             s.escalation_ack_deadline = in.escalation_ack_deadline;
           } else if (p == "blood_pressure_systolic_threshold") {
@@ -1326,17 +1412,20 @@ void FollowUpManager::UpdateSettings(CallContext& call, std::string tenant,
         s.update_time = call.now;
         RETURN_IF_ERROR(
             txn.Exec("INSERT INTO followup_settings (tenant, bp_systolic, "
-                     "bp_diastolic, ack_deadline_us, update_us, rules) VALUES "
-                     "(?,?,?,?,?,?) ON CONFLICT (tenant) DO UPDATE SET "
+                     "bp_diastolic, ack_deadline_us, update_us, rules, "
+                     "crisis_resources) VALUES "
+                     "(?,?,?,?,?,?,?) ON CONFLICT (tenant) DO UPDATE SET "
                      "bp_systolic = excluded.bp_systolic, bp_diastolic = "
                      "excluded.bp_diastolic, ack_deadline_us = "
                      "excluded.ack_deadline_us, update_us = "
-                     "excluded.update_us, rules = excluded.rules",
+                     "excluded.update_us, rules = excluded.rules, "
+                     "crisis_resources = excluded.crisis_resources",
                      {sql::Text(tenant), sql::Int(s.bp_systolic_threshold),
                       sql::Int(s.bp_diastolic_threshold),
                       sql::Int(
                           absl::ToInt64Microseconds(s.escalation_ack_deadline)),
-                      sql::Int(Us(call.now)), sql::Text(RulesToJson(s.rules))})
+                      sql::Int(Us(call.now)), sql::Text(RulesToJson(s.rules)),
+                      sql::Text(CrisisResourcesToJson(s.crisis_resources))})
                 .status());
         RETURN_IF_ERROR(RememberIdempotentResult(
             txn, call, absl::StrCat("tenants/", tenant, "/followUpSettings")));

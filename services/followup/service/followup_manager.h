@@ -200,8 +200,20 @@ struct TenantSettings {
   int bp_systolic_threshold = 180;
   int bp_diastolic_threshold = 120;
   absl::Duration escalation_ack_deadline = absl::Minutes(15);
+  // Shown to a patient at risk; default DefaultCrisisResources() (988, 911).
+  CrisisResources crisis_resources = DefaultCrisisResources();
   std::optional<absl::Time> update_time;
 };
+
+// INVALID_ARGUMENT naming the field (under settings.crisis_resources) unless
+// `r` can be shown to a patient at risk: a headline of 1..200 code points;
+// 1..10 resources, each with a display_name (1..100), at least one way to
+// reach it (call_number or text_number of 1..32 of the characters
+// "0-9 +*#()-" with a digit, or an https chat_url of at most 2048 bytes) and
+// a note of at most 200 code points; and at least one emergency resource
+// with a call_number (what a blood-pressure crisis shows). Single-line text
+// only.
+absl::Status ValidateCrisisResources(const CrisisResources& r);
 
 struct SubmitInput {
   std::string tenant;

@@ -303,5 +303,36 @@ TEST(CrisisResourcesTest, WhatToShowFollowsTheResponse) {
   EXPECT_EQ(shown->resources[0].call_number, "911");
 }
 
+TEST(CrisisResourcesTest, StoredFormRoundTripsAndRefusesWhatIsNotOne) {
+  CrisisResources in = DefaultCrisisResources();
+  in.resources[0].note = "Quotes \" and \u00e9 survive";
+  auto out = CrisisResourcesFromJson(CrisisResourcesToJson(in));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->headline, in.headline);
+  ASSERT_EQ(out->resources.size(), 2u);
+  EXPECT_EQ(out->resources[0].note, in.resources[0].note);
+  EXPECT_EQ(out->resources[0].chat_url, in.resources[0].chat_url);
+  EXPECT_EQ(out->resources[0].text_number, "988");
+  EXPECT_TRUE(out->resources[1].emergency);
+  EXPECT_FALSE(out->resources[0].emergency);
+  for (const char* corrupt : {"", "[]", "{\"headline\": \"x\"}",
+                              "{\"resources\": [1]}", "not json"}) {
+    EXPECT_EQ(CrisisResourcesFromJson(corrupt).status().code(),
+              absl::StatusCode::kInternal)
+        << corrupt;
+  }
+}
+
+TEST(CrisisResourcesTest, ABloodPressureCrisisNamesTheClinicsEmergencyNumber) {
+  CrisisResources clinic;
+  clinic.headline = "Help now";
+  clinic.resources.push_back({"Crisis line", "0800 111", "", "", "", false});
+  clinic.resources.push_back({"Emergency", "112", "", "", "", true});
+  const CrisisResources shown = BloodPressureCrisisResources(clinic);
+  ASSERT_EQ(shown.resources.size(), 1u);
+  EXPECT_EQ(shown.resources[0].call_number, "112");
+  EXPECT_THAT(shown.headline, HasSubstr("Call 112 "));
+}
+
 }  // namespace
 }  // namespace careseal::followup
