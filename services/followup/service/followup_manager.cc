@@ -1785,15 +1785,24 @@ absl::Status FollowUpManager::CommitExpiry(sql::Txn& txn,
   return Audit(txn, sys);
 }
 
-absl::StatusOr<Escalation> FollowUpManager::EscalationOfJob(
-    const scheduler::Job& job) {
+namespace {
+
+// The escalation named by an escalation job's payload, as stored.
+absl::StatusOr<Escalation> LoadEscalationOfJob(sql::Txn& txn, Sealer& sealer,
+                                               const scheduler::Job& job) {
   ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kEscalationPattern,
                                                        job.payload, "payload"));
+  return LoadEscalation(txn, sealer, n.Get("tenant"), n.Get("patient"),
+                        n.Get("escalation"));
+}
+
+}  // namespace
+
+absl::StatusOr<Escalation> FollowUpManager::EscalationOfJob(
+    const scheduler::Job& job) {
   Escalation out;
   RETURN_IF_ERROR(deps_.db->Read([&](sql::Txn& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(out,
-                     LoadEscalation(txn, *deps_.sealer, n.Get("tenant"),
-                                    n.Get("patient"), n.Get("escalation")));
+    ASSIGN_OR_RETURN(out, LoadEscalationOfJob(txn, *deps_.sealer, job));
     return absl::OkStatus();
   }));
   return out;
@@ -1802,11 +1811,7 @@ absl::StatusOr<Escalation> FollowUpManager::EscalationOfJob(
 absl::Status FollowUpManager::CommitNotification(
     sql::Txn& txn, const scheduler::Job& job, absl::Time now,
     const std::vector<std::string>& care_team) {
-  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kEscalationPattern,
-                                                       job.payload, "payload"));
-  ASSIGN_OR_RETURN(Escalation e,
-                   LoadEscalation(txn, *deps_.sealer, n.Get("tenant"),
-                                  n.Get("patient"), n.Get("escalation")));
+  ASSIGN_OR_RETURN(Escalation e, LoadEscalationOfJob(txn, *deps_.sealer, job));
   // Acknowledged or re-escalated meanwhile: nothing left to notify.
   if (e.state != EscalationState::kOpen ||
       e.level != EscalationLevel::kPrimary) {
@@ -1827,11 +1832,7 @@ absl::Status FollowUpManager::CommitNotification(
 absl::Status FollowUpManager::CommitReescalation(
     sql::Txn& txn, const scheduler::Job& job, absl::Time now,
     const std::vector<std::string>& recipients) {
-  ASSIGN_OR_RETURN(ResourceName n, ResourceName::Parse(kEscalationPattern,
-                                                       job.payload, "payload"));
-  ASSIGN_OR_RETURN(Escalation e,
-                   LoadEscalation(txn, *deps_.sealer, n.Get("tenant"),
-                                  n.Get("patient"), n.Get("escalation")));
+  ASSIGN_OR_RETURN(Escalation e, LoadEscalationOfJob(txn, *deps_.sealer, job));
   if (e.state != EscalationState::kOpen) return absl::OkStatus();
   ASSIGN_OR_RETURN(TenantSettings settings, LoadSettings(txn, e.tenant));
   int round = 1;
