@@ -19,6 +19,7 @@ namespace careseal::cli {
 struct Globals {
   client::ChannelOptions channel;
   std::string token;
+  std::string break_glass_grant;  // sent as careseal-break-glass
   double timeout_seconds = 10;
 
   absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel() const;

@@ -1,5 +1,5 @@
-// careseal admin tenant|issuer|clinician|patient|link ...: the identity
-// service.
+// careseal admin tenant|issuer|clinician|patient|link ... and careseal
+// break-glass start|end|list: the identity service.
 // Responses print as JSON (proto3 JSON mapping). Updates send an update mask
 // naming exactly the options given.
 #include <iostream>
@@ -608,9 +608,94 @@ void AddLinkCommands(CLI::App& admin, Globals& g, Action& run) {
   });
 }
 
+void AddBreakGlassCommands(CLI::App& app, Globals& g, Action& run) {
+  auto* bg = app.add_subcommand(
+      "break-glass",
+      "emergency access to one patient: a time-boxed grant with a reason, "
+      "then `careseal --break-glass GRANT ...`; every use is audited and "
+      "flagged for review");
+  bg->require_subcommand(1);
+
+  struct Args {
+    std::string clinician, patient, reason, name, parent;
+    int minutes = 0;
+    int page_size = 0;
+    std::string page_token;
+  };
+  auto a = std::make_shared<Args>();
+
+  auto* start = bg->add_subcommand(
+      "start",
+      "start a grant for yourself (prints the grant; its name goes "
+      "to --break-glass)");
+  start
+      ->add_option("clinician", a->clinician, "you: tenants/{t}/clinicians/{c}")
+      ->required();
+  start->add_option("--patient", a->patient, "tenants/{t}/patients/{p}")
+      ->required();
+  start
+      ->add_option("--reason", a->reason,
+                   "why (10..1000 characters; sealed at rest, shown to "
+                   "reviewers)")
+      ->required();
+  start->add_option("--minutes", a->minutes,
+                    "how long the grant lasts, 5..240 (default 60)");
+  start->callback([&g, &run, a] {
+    run = [&g, a] {
+      v1::StartBreakGlassRequest r;
+      r.set_parent(a->clinician);
+      r.set_patient(a->patient);
+      r.set_reason(a->reason);
+      // Out-of-range values go to the server, which names the field.
+      if (a->minutes != 0) {
+        r.mutable_duration()->set_seconds(int64_t{a->minutes} * 60);
+      }
+      return Run(g, [&](client::IdentityClient& c) {
+        return c.StartBreakGlass(r, g.Call());
+      });
+    };
+  });
+
+  auto* end = bg->add_subcommand("end", "end a grant before it expires");
+  end->add_option("name", a->name,
+                  "tenants/{t}/clinicians/{c}/breakGlassGrants/{g}")
+      ->required();
+  end->callback([&g, &run, a] {
+    run = [&g, a] {
+      v1::EndBreakGlassRequest r;
+      r.set_name(a->name);
+      return Run(g, [&](client::IdentityClient& c) {
+        return c.EndBreakGlass(r, g.Call());
+      });
+    };
+  });
+
+  auto* list = bg->add_subcommand("list", "list grants, newest first");
+  list->add_option("parent", a->parent,
+                   "tenants/{t}/clinicians/{c}, or tenants/{t}/clinicians/- "
+                   "(auditor, admin)")
+      ->required();
+  list->add_option("--patient", a->patient, "only this patient's grants");
+  list->add_option("--page-size", a->page_size);
+  list->add_option("--page-token", a->page_token);
+  list->callback([&g, &run, a] {
+    run = [&g, a] {
+      v1::ListBreakGlassGrantsRequest r;
+      r.set_parent(a->parent);
+      r.set_patient(a->patient);
+      r.set_page_size(a->page_size);
+      r.set_page_token(a->page_token);
+      return Run(g, [&](client::IdentityClient& c) {
+        return c.ListBreakGlassGrants(r, g.Call());
+      });
+    };
+  });
+}
+
 }  // namespace
 
 void AddIdentityCommands(CLI::App& app, Globals& globals, Action& run) {
+  AddBreakGlassCommands(app, globals, run);
   auto* admin = app.add_subcommand(
       "admin", "tenants, token issuers, clinicians and patients");
   admin->require_subcommand(1);

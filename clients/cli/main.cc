@@ -18,6 +18,7 @@ client::CallOptions Globals::Call() const {
   client::CallOptions options;
   options.timeout = absl::Seconds(timeout_seconds);
   options.bearer_token = token;
+  options.break_glass_grant = break_glass_grant;
   return options;
 }
 
@@ -98,6 +99,12 @@ int main(int argc, char** argv) {
   app.add_option("--token", globals.token,
                  "end-user bearer token (JWT) sent with each call")
       ->envname("CARESEAL_TOKEN");
+  app.add_option("--break-glass", globals.break_glass_grant,
+                 "act under this break-glass grant "
+                 "(tenants/{t}/clinicians/{c}/breakGlassGrants/{g}, from "
+                 "`careseal break-glass start`); every call is audited and "
+                 "flagged with it")
+      ->envname("CARESEAL_BREAK_GLASS");
   app.add_option("--timeout", globals.timeout_seconds,
                  "deadline of each call in seconds")
       ->capture_default_str();

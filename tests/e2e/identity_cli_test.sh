@@ -5,7 +5,8 @@
 # portal redeems (`careseal admin link ...`); then the EHR's
 # clinician acts through `careseal --token JWT` with JWTs minted here
 # (EdDSA signed by `openssl pkeyutl`): accepted once, refused when replayed,
-# tampered, or after the issuer is revoked.
+# tampered, or after the issuer is revoked; and under a break-glass grant
+# (`careseal break-glass ...`, `--break-glass`).
 # Usage: identity_cli_test.sh BUILD_DIR
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
@@ -123,9 +124,47 @@ echo "$OUT" | grep -q "TOKEN_INVALID" || fail "tampered: $OUT"
 if OUT=$(cli ehr-demo --token "$(mint u-404)" messages list --patient "$PATIENT" 2>&1); then fail "unknown sub"; fi
 echo "$OUT" | grep -q "PRINCIPAL_NOT_FOUND" || fail "unknown sub: $OUT"
 
+# Break-glass (`careseal break-glass ...`, global --break-glass): Dr Token
+# opens a grant for the patient with a reason; calls under it act as role
+# break_glass for that patient only, are audited with the grant, and are
+# refused once the grant is ended.
+if OUT=$(cli ehr-demo --token "$(mint u-1)" break-glass start tenants/demo-clinic/clinicians/dr-token \
+  --patient "$PATIENT" --reason "short" 2>&1); then fail "short reason accepted"; fi
+echo "$OUT" | grep -q "INVALID_ARGUMENT REASON_TOO_SHORT" || fail "short reason: $OUT"
+if OUT=$(cli ehr-demo --token "$(mint u-1)" break-glass start tenants/demo-clinic/clinicians/dr-token \
+  --patient "$PATIENT" --reason "Unresponsive after infusion, chart needed" --minutes 1 2>&1); then
+  fail "1-minute grant accepted"
+fi
+echo "$OUT" | grep -q "DURATION_OUT_OF_RANGE" || fail "1-minute grant: $OUT"
+GRANT_JSON=$(cli ehr-demo --token "$(mint u-1)" break-glass start tenants/demo-clinic/clinicians/dr-token \
+  --patient "$PATIENT" --reason "Unresponsive after infusion, chart needed" --minutes 30)
+GRANT=$(echo "$GRANT_JSON" | json 'd["grant"]["name"]')
+[[ "$GRANT" == tenants/demo-clinic/clinicians/dr-token/breakGlassGrants/* ]] || fail "grant: $GRANT_JSON"
+[[ $(echo "$GRANT_JSON" | json 'd["grant"]["state"]') == BREAK_GLASS_STATE_ACTIVE ]] || fail "grant state"
+LISTED=$(cli ehr-demo --token "$(mint u-1)" break-glass list tenants/demo-clinic/clinicians/dr-token \
+  --patient "$PATIENT" | json '[g["name"] for g in d["grants"]]')
+[[ "$LISTED" == "['$GRANT']" ]] || fail "grant list: $LISTED"
+cli ehr-demo --token "$(mint u-1)" --break-glass "$GRANT" messages list --patient "$PATIENT" \
+  | grep -q "$THREAD" || fail "the grant's patient under break-glass"
+OTHER=$(cli ehr-demo admin patient create tenants/demo-clinic --external-id MRN-11 \
+  --display-name "Other Patient" --dob 1975-01-02 | json 'd["patient"]["name"]')
+if OUT=$(cli ehr-demo --token "$(mint u-1)" --break-glass "$GRANT" messages list --patient "$OTHER" 2>&1); then
+  fail "break-glass reached another patient"
+fi
+echo "$OUT" | grep -q "NOT_FOUND" || fail "another patient: $OUT"
+FLAGGED=$(cli auditor-demo audit events --tenant demo-clinic --category BREAK_GLASS \
+  | json 'sorted({e["action"].split("/")[-1] for e in d["events"] if e["actor"].get("break_glass_grant") == "'"$GRANT"'"})')
+echo "$FLAGGED" | grep -q "ListThreads" || fail "break-glass use not audited with its grant: $FLAGGED"
+ENDED=$(cli ehr-demo --token "$(mint u-1)" break-glass end "$GRANT" | json 'd["grant"]["state"]')
+[[ "$ENDED" == BREAK_GLASS_STATE_ENDED ]] || fail "end: $ENDED"
+if OUT=$(cli ehr-demo --token "$(mint u-1)" --break-glass "$GRANT" messages list --patient "$PATIENT" 2>&1); then
+  fail "ended grant accepted"
+fi
+echo "$OUT" | grep -q "PERMISSION_DENIED BREAK_GLASS_EXPIRED" || fail "ended grant: $OUT"
+
 # Revoked issuer: its tokens are refused from now on.
 cli admin admin issuer revoke "$ISSUER" | json 'd["issuer"]["state"]' | grep -qx ISSUER_STATE_REVOKED \
   || fail "revoke"
 if OUT=$(cli ehr-demo --token "$(mint u-1)" messages list --patient "$PATIENT" 2>&1); then fail "revoked accepted"; fi
 echo "$OUT" | grep -q "ISSUER_NOT_ALLOWED" || fail "revoked: $OUT"
-echo "identity CLI: tenant, issuer, clinician, patient, tokens (ok, replay, tamper, unknown, revoked): PASS"
+echo "identity CLI: tenant, issuer, clinician, patient, tokens (ok, replay, tamper, unknown, revoked), break-glass (start, list, use, other patient, audit, end): PASS"
